@@ -1,0 +1,1 @@
+"""Layers: one flat function per operation, forward returns (out, cache), backward takes (dout, cache)."""

@@ -1,0 +1,1 @@
+__all__: list[str] = []  # filled in by the module owner

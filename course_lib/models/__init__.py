@@ -1,0 +1,2 @@
+"""Models with `params` and `loss(X, y=None)`."""
+__all__: list[str] = []

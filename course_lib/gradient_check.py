@@ -31,7 +31,7 @@ def _check_float64_array(x, name: str) -> None:
 
 def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray,
                             verbose: bool = True, h: float = 1e-5) -> np.ndarray:
-    """Gradient of a scalar function f at x, same shape as x. x is perturbed in place and restored."""
+    """Gradient of scalar f at x, shape of x. x is perturbed in place and restored."""
     _check_float64_array(x, "x")
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])

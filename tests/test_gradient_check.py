@@ -2,8 +2,12 @@
 import numpy as np
 import pytest
 
-from course_lib import (eval_numerical_gradient, eval_numerical_gradient_array,
-                        grad_check_sparse, rel_error)
+from course_lib import (
+    eval_numerical_gradient,
+    eval_numerical_gradient_array,
+    grad_check_sparse,
+    rel_error,
+)
 
 
 def test_rel_error_matches_the_contract_formula():

@@ -20,5 +20,6 @@ from course_lib.init import *
 from course_lib.models import *
 from course_lib.solver import *
 from course_lib.data import *
+from course_lib.plotting import *
 
 __version__ = "0.1.0"

@@ -48,4 +48,4 @@ if CACHE_DIR is not None:
     numba.config.CACHE_DIR = CACHE_DIR
 
 # Shared decorator settings for every kernel: compiled once, cached on disk.
-JIT_OPTIONS = dict(nopython=True, cache=True, nogil=True)
+JIT_OPTIONS = dict(cache=True, nogil=True)

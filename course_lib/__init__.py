@@ -14,6 +14,7 @@ from course_lib.layers.dropout import *
 from course_lib.layers.normalization import *
 from course_lib.layers.pooling import *
 from course_lib.losses import *
+from course_lib.classifiers import *
 from course_lib.optim import *
 from course_lib.schedules import *
 from course_lib.init import *

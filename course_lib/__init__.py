@@ -5,7 +5,10 @@ Names and signatures follow the course contract (CS231n-style): a forward return
 `(out, cache)`, its backward takes `(dout, cache)`; images are NCHW.
 """
 # ruff: noqa: F401, F403
+from course_lib.classifiers import *
+from course_lib.data import *
 from course_lib.gradient_check import *
+from course_lib.init import *
 from course_lib.layers.activations import *
 from course_lib.layers.affine import *
 from course_lib.layers.composite import *
@@ -14,13 +17,10 @@ from course_lib.layers.dropout import *
 from course_lib.layers.normalization import *
 from course_lib.layers.pooling import *
 from course_lib.losses import *
-from course_lib.classifiers import *
-from course_lib.optim import *
-from course_lib.schedules import *
-from course_lib.init import *
 from course_lib.models import *
-from course_lib.solver import *
-from course_lib.data import *
+from course_lib.optim import *
 from course_lib.plotting import *
+from course_lib.schedules import *
+from course_lib.solver import *
 
 __version__ = "0.1.0"

@@ -7,8 +7,6 @@ with h = 1e-5 the rounding error of float32 (~1e-7 / 1e-5 = 1e-2) would swamp th
 from __future__ import annotations
 
 from collections.abc import Callable
-from random import randrange
-
 import numpy as np
 
 __all__ = ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse",
@@ -74,18 +72,20 @@ def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.n
 
 def grad_check_sparse(f: Callable[[np.ndarray], float], x: np.ndarray,
                       analytic_grad: np.ndarray, num_checks: int = 10,
-                      h: float = 1e-5) -> list[float]:
+                      h: float = 1e-5, seed: int | None = None) -> list[float]:
     """Compare analytic_grad with the numerical gradient at `num_checks` random positions.
 
-    Prints one line per check as CS231n does and returns the relative errors.
+    Prints one line per check as CS231n does and returns the relative errors. `seed` makes the
+    positions repeatable (default: different positions on every call).
     """
     _check_float64_array(x, "x")
     if np.shape(analytic_grad) != x.shape:
         raise ValueError(f"analytic_grad must have x's shape {x.shape}; got "
                          f"{np.shape(analytic_grad)}")
+    rng = np.random.default_rng(seed)
     errors = []
     for _ in range(num_checks):
-        ix = tuple(randrange(m) for m in x.shape)
+        ix = tuple(int(rng.integers(m)) for m in x.shape)
         old_value = x[ix]
         x[ix] = old_value + h
         f_plus = f(x)

@@ -167,7 +167,7 @@ def plot_activation_histograms(activations: Mapping[str, np.ndarray] | Sequence[
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for ax, (name, value) in zip(axes.flat, items, strict=False):
         ax.hist(value.ravel(), bins=bins, range=value_range)
-        ax.set(title=f"{name}\nmean {value.mean():+.3f}, std {value.std():.3f}",
+        ax.set(title=f"{name}\nmean {value.mean():+.3g}, std {value.std():.3g}",
                xlabel="activation value", ylabel="count")
     for ax in axes.flat[len(items):]:
         fig.delaxes(ax)

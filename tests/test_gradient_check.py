@@ -57,3 +57,11 @@ def test_grad_check_sparse_reports_large_errors_for_a_wrong_gradient(rng):
 def test_gradient_helpers_reject_integer_arrays():
     with pytest.raises(TypeError, match="x must be a float ndarray"):
         eval_numerical_gradient(lambda z: 0.0, np.arange(3), verbose=False)
+
+
+def test_grad_check_sparse_with_a_seed_checks_the_same_positions(rng, capsys):
+    x = rng.standard_normal((6, 7))
+    grad = np.cos(x) * np.arange(42.0).reshape(6, 7)  # wrong on purpose: errors identify positions
+    first = grad_check_sparse(lambda z: np.sum(np.sin(z)), x, grad, num_checks=5, seed=3)
+    second = grad_check_sparse(lambda z: np.sum(np.sin(z)), x, grad, num_checks=5, seed=3)
+    assert first == second

@@ -1,1 +1,151 @@
-__all__: list[str] = []  # filled in by the module owner
+"""Convolution layer (fast): im2col in Numba, the matrix products in BLAS.
+
+Same contract as the assignment's `conv_forward_naive` / `conv_backward_naive`: NCHW images,
+weights (F, C, HH, WW), cross-correlation (no kernel flip), zero padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from course_lib.kernels import conv as kernels
+from course_lib.validation import (
+    check_cache,
+    check_dout,
+    check_float_array,
+    check_nonnegative_int,
+    check_param_dict,
+    check_positive_int,
+)
+
+__all__ = ["conv_backward", "conv_forward"]
+
+# Each chunk of images is unfolded into one buffer of this many bytes at most (but at least one
+# image): about the size of a core's L2 cache, so the unfolded columns are still hot when BLAS
+# reads them.
+_CHUNK_BYTES = 1 << 20
+
+_CACHE_TAG = "conv_forward"
+
+
+def _kernel_array(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """C-contiguous, writeable, of `dtype`: the one layout the kernels are compiled for."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.writeable else a.copy()
+
+
+def _check_conv_args(x: Any, w: Any, b: Any, conv_param: Any):
+    check_float_array(x, "x", 4, "(N, C, H, W)")
+    check_float_array(w, "w", 4, "(F, C, HH, WW)")
+    check_float_array(b, "b", 1, "(F,)")
+    check_param_dict(conv_param, "conv_param", ("stride", "pad"))
+    stride = check_positive_int(conv_param["stride"], "conv_param['stride']")
+    pad = check_nonnegative_int(conv_param["pad"], "conv_param['pad']")
+    _, C, H, W = x.shape
+    F, Cw, HH, WW = w.shape
+    if min(w.shape) < 1:
+        raise ValueError(f"w must have shape (F, C, HH, WW) with every size >= 1; got {w.shape}")
+    if Cw != C:
+        raise ValueError(f"w must have shape (F, C, HH, WW) with C={C} to match x; got {w.shape}")
+    if b.shape != (F,):
+        raise ValueError(f"b must have shape (F,) with F={F} to match w; got {b.shape}")
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    if HH > Hp or WW > Wp:
+        raise ValueError(
+            f"w's kernel ({HH}, {WW}) must fit in the padded input ({Hp}, {Wp}) "
+            f"(x is {H}x{W}, pad={pad}); got a larger kernel. Use a smaller kernel or more pad.")
+    for name, kernel_name, size, kernel in (("H", "HH", H, HH), ("W", "WW", W, WW)):
+        span = size + 2 * pad - kernel
+        if span % stride:
+            raise ValueError(
+                f"conv_param: ({name} + 2*pad - {kernel_name}) must be divisible by "
+                f"stride={stride} so the windows tile the padded input; got "
+                f"{size} + 2*{pad} - {kernel} = {span}. Change pad or stride.")
+    dtype = x.dtype
+    return (_kernel_array(x, dtype), _kernel_array(w, dtype), np.asarray(b, dtype=dtype),
+            stride, pad)
+
+
+def _column_buffer(n_images: int, K: int, P: int, dtype: np.dtype) -> np.ndarray:
+    """Scratch for a chunk of unfolded images: (B, K + 1, P), its last row all ones (the bias)."""
+    rows_bytes = (K + 1) * P * np.dtype(dtype).itemsize
+    step = max(1, min(n_images, _CHUNK_BYTES // rows_bytes))
+    cols = np.empty((step, K + 1, P), dtype=dtype)
+    cols[:, K, :] = 1
+    return cols
+
+
+def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
+                 conv_param: Mapping[str, int]) -> tuple[np.ndarray, tuple]:
+    """Convolution (cross-correlation) with zero padding.
+
+    x: (N, C, H, W); w: (F, C, HH, WW); b: (F,); conv_param: {'stride': s, 'pad': p}.
+    Returns out: (N, F, H', W') with H' = 1 + (H + 2p - HH) // s, W' = 1 + (W + 2p - WW) // s,
+
+        out[n, f, i, j] = b[f] + sum_{c, k, l} w[f, c, k, l] * x_pad[n, c, i*s + k, j*s + l]
+
+    and a cache for conv_backward. (H + 2p - HH) and (W + 2p - WW) must be divisible by s.
+    Computed as out[n] = [w.reshape(F, K), b] @ [im2col(x[n]); ones] with K = C*HH*WW.
+    """
+    x, w, b, stride, pad = _check_conv_args(x, w, b, conv_param)
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho = 1 + (H + 2 * pad - HH) // stride
+    Wo = 1 + (W + 2 * pad - WW) // stride
+    K, P = C * HH * WW, Ho * Wo
+
+    out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
+    out_rows = out.reshape(N, F, P)
+    # The bias rides along in the matrix product: one extra column of w holding b, and one extra
+    # row of ones under the unfolded input, so no separate pass over `out` is needed.
+    w_rows = np.concatenate([w.reshape(F, K), b[:, None]], axis=1)
+    cols = _column_buffer(N, K, P, x.dtype)
+    step = cols.shape[0]
+    for n0 in range(0, N, step):
+        nb = min(step, N - n0)
+        kernels.im2col(x, n0, HH, WW, stride, pad, cols[:nb])
+        np.matmul(w_rows, cols[:nb], out=out_rows[n0:n0 + nb])
+    return out, (_CACHE_TAG, x, w, stride, pad)
+
+
+def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of conv_forward.
+
+    dout: (N, F, H', W'); cache from conv_forward. Returns dx (N, C, H, W), dw (F, C, HH, WW),
+    db (F,):
+        db[f] = sum_{n, i, j} dout[n, f, i, j]
+        dw    = sum_n dout[n].reshape(F, P) @ im2col(x[n]).T       (reshaped to w's shape)
+        dx[n] = col2im(w.reshape(F, K).T @ dout[n].reshape(F, P))   (scatter-add of the columns)
+    """
+    check_cache(cache, "cache", 5, "conv_forward")
+    if not (isinstance(cache[0], str) and cache[0] == _CACHE_TAG):
+        raise TypeError("cache must be the cache returned by conv_forward; got a cache from "
+                        f"{cache[0] if isinstance(cache[0], str) else 'another function'}")
+    _, x, w, stride, pad = cache
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    Ho = 1 + (H + 2 * pad - HH) // stride
+    Wo = 1 + (W + 2 * pad - WW) // stride
+    K, P = C * HH * WW, Ho * Wo
+    check_dout(dout, (N, F, Ho, Wo), "conv_forward")
+    dout_rows = _kernel_array(dout, x.dtype).reshape(N, F, P)
+
+    # Transposed (K+1, F) because BLAS runs this product faster that way round; the ones row
+    # of the column buffer makes its last row db.
+    dwb_t = np.zeros((K + 1, F), dtype=x.dtype)
+    dx = np.zeros_like(x)
+    w_rows_t = w.reshape(F, K).T
+    cols = _column_buffer(N, K, P, x.dtype)
+    step = cols.shape[0]
+    for n0 in range(0, N, step):
+        nb = min(step, N - n0)
+        chunk = dout_rows[n0:n0 + nb]
+        kernels.im2col(x, n0, HH, WW, stride, pad, cols[:nb])
+        dwb_t += np.matmul(cols[:nb], chunk.transpose(0, 2, 1)).sum(axis=0)
+        np.matmul(w_rows_t, chunk, out=cols[:nb, :K])  # the columns' gradient, reusing the buffer
+        kernels.col2im_add(cols[:nb], n0, HH, WW, stride, pad, dx)
+    dw = np.ascontiguousarray(dwb_t[:K].T).reshape(w.shape)
+    return dx, dw, dwb_t[K].copy()

@@ -1,0 +1,248 @@
+"""The a1_linear_classifiers assignment is valid: its notebook, its hidden suite and the two
+agree, the suite gives full marks to correct code and takes points from buggy code.
+
+- The source notebook's own solutions score 100% through the CLI, and each test cell's points
+  equal the suite's total for its function.
+- The release notebook (nbgrader's generate preprocessors, ClearSolutions included) scores 0
+  on every autograded function.
+- Mutants (tests/fixtures/assignments/a1_linear_classifiers/mutants/, each the reference
+  solution with ONE bug, its header naming the function it attacks) lose points on that
+  function; correct alternative implementations (alternatives/) get full marks.
+- The notebook runs top to bottom in a real kernel, uses no reference function of course_lib,
+  and prepares the training data exactly as the hidden suite does.
+
+Grading all mutants, alternatives and the release goes through one `grade_batch` call with
+two workers (about 25 s on two cores); those tests are marked slow.
+"""
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder.forbidden import Policy, reference_names
+from autograder.runner import GradeOptions, grade_batch
+from autograder.suites import load_suite
+
+ASSIGNMENT = "a1_linear_classifiers"
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE_DIR = ROOT / "assignments" / "source"
+NOTEBOOK = SOURCE_DIR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+FIXTURES = ROOT / "tests" / "fixtures" / "assignments" / ASSIGNMENT
+MUTANTS = sorted((FIXTURES / "mutants").glob("*.py"))
+ALTERNATIVES = sorted((FIXTURES / "alternatives").glob("*.py"))
+SUITE = load_suite(ASSIGNMENT)
+FUNCTIONS = list(SUITE.functions)
+MANUAL_POINTS = 10
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def read_notebook():
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def cell_points() -> dict[str, float]:
+    """grade_id test_<function> -> points of the notebook's autograded test cells."""
+    points = {}
+    for cell in read_notebook().cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("grade") and not meta.get("solution"):
+            points[meta["grade_id"].removeprefix("test_")] = float(meta["points"])
+    return points
+
+
+
+
+def attacked_function(mutant: Path) -> str:
+    """The function named in the mutant's header: 'Mutant <name>: attacks <function>.'"""
+    match = re.search(r"^\"\"\"Mutant \w+: attacks (\w+)\.", mutant.read_text())
+    assert match, f"{mutant.name}: the header must say which function it attacks"
+    return match.group(1)
+
+
+# ----------------------------------------------------------------------------- the notebook
+
+def test_notebook_has_a_solution_and_a_test_cell_for_every_graded_function():
+    cells = read_notebook().cells
+    solutions = [nbgrader_meta(c)["grade_id"] for c in cells
+                 if nbgrader_meta(c).get("solution") and not nbgrader_meta(c).get("grade")]
+    assert solutions == FUNCTIONS
+    assert sorted(cell_points()) == sorted(FUNCTIONS)
+    for cell in cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("solution") and not meta.get("grade"):
+            assert cell.cell_type == "code"
+            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+            # The solution region sits inside the function: the stub keeps its def and return.
+            assert cell.source.lstrip().startswith(f"def {meta['grade_id']}(")
+            assert cell.source.rstrip().splitlines()[-1].strip().startswith("return")
+
+
+def test_notebook_free_response_questions_are_manually_graded_markdown():
+    answers = [c for c in read_notebook().cells
+               if nbgrader_meta(c).get("grade") and nbgrader_meta(c).get("solution")]
+    assert len(answers) == 5
+    assert all(c.cell_type == "markdown" for c in answers)
+    assert sum(nbgrader_meta(c)["points"] for c in answers) == MANUAL_POINTS
+
+
+def test_notebook_is_committed_without_outputs():
+    with_outputs = [i for i, c in enumerate(read_notebook().cells)
+                    if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not with_outputs
+
+
+def test_notebook_cells_use_no_reference_function_of_course_lib():
+    # Visible checks and demos may use course_lib's helpers (data, gradient checks, plots),
+    # never the functions the students implement.
+    forbidden = reference_names(Policy(SUITE.forbidden, SUITE.allowed))
+    used = set()
+    for cell in read_notebook().cells:
+        if cell.cell_type != "code":
+            continue
+        code = "\n".join(line for line in cell.source.splitlines() if not line.startswith("%"))
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.ImportFrom) and node.module == "course_lib":
+                used |= {f"course_lib.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.value.id in ("course_lib", "cl"):
+                used.add(f"course_lib.{node.attr}")
+    assert used, "the notebook should import its helpers from course_lib"
+    assert not used & forbidden
+
+
+def test_fixture_solution_is_the_notebooks_solution_code():
+    # The mutants are made from tests/fixtures/.../solution.py; it must stay the notebook's code.
+    notebook_defs = {}
+    for cell in read_notebook().cells:
+        if nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
+            for node in ast.parse(cell.source).body:
+                notebook_defs[node.name] = ast.dump(node)
+    fixture = ast.parse((FIXTURES / "solution.py").read_text())
+    fixture_defs = {n.name: ast.dump(n) for n in fixture.body if isinstance(n, ast.FunctionDef)}
+    assert fixture_defs == notebook_defs
+
+
+def test_notebook_prepares_the_training_data_exactly_as_the_grader():
+    from autograder.suites.a1_linear_classifiers.data import linear_classifier_data
+    from course_lib import load_digits
+    suite_data = linear_classifier_data()
+    cell = next(c for c in read_notebook().cells
+                if nbgrader_meta(c).get("grade_id") == "setup_linear_data")
+    definition = next(n for n in ast.parse(cell.source).body
+                      if isinstance(n, ast.FunctionDef) and n.name == "linear_classifier_data")
+    namespace = {"np": np, "load_digits": load_digits}
+    exec(compile(ast.Module([definition], []), "setup_linear_data", "exec"), namespace)
+    notebook_data = namespace["linear_classifier_data"]()
+    assert sorted(notebook_data) == ["X_train", "X_val", "y_train", "y_val"]
+    for key, value in notebook_data.items():
+        np.testing.assert_array_equal(value, suite_data[key], err_msg=key)
+
+
+def test_there_are_enough_mutants_and_alternatives_and_every_mutant_names_a_graded_function():
+    assert len(MUTANTS) >= 10 and len(ALTERNATIVES) >= 3
+    attacked = {attacked_function(m) for m in MUTANTS}
+    assert attacked <= set(FUNCTIONS)
+    assert attacked == set(FUNCTIONS), "every graded function has at least one mutant"
+
+
+@pytest.mark.slow
+def test_source_notebook_runs_top_to_bottom_in_a_kernel(monkeypatch):
+    from nbclient import NotebookClient
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = read_notebook()
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client.execute()   # raises CellExecutionError with the failing cell on any error
+
+
+# ----------------------------------------------------------------------------- grading
+
+@pytest.mark.slow
+def test_source_notebook_scores_full_marks_through_the_cli(tmp_path):
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--assignment", ASSIGNMENT,
+         "--source", str(SOURCE_DIR), "--out", str(out), "--no-progress", str(NOTEBOOK)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    # The path looks like nbgrader's <student>/<assignment>/<notebook> layout: one result.
+    (result_file,) = out.glob("*.json")
+    result = json.loads(result_file.read_text())
+    failed = [(t["id"], t["message"]) for t in result["tests"] if not t["passed"]]
+    assert not failed
+    assert result["score"] == result["max_score"] > 0
+    assert not result["errors"]
+    # nbgrader gives a test cell points * (function score / function maximum): the cell's
+    # points are the suite's total for that function, so both gradebooks agree.
+    points = cell_points()
+    assert {f: s["max_score"] for f, s in result["functions"].items()} == points
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Results of the release notebook, every mutant and every alternative (one batch)."""
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        LockCells,
+    )
+    tmp = tmp_path_factory.mktemp("a1_grading")
+    # The same preprocessors, in the same order, as `nbgrader generate_assignment` (minus the
+    # database): the student's copy with `raise NotImplementedError()` in every solution.
+    release, resources = read_notebook(), {}
+    for step in (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
+                 ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata):
+        release, resources = step().preprocess(release, resources)
+    release_path = tmp / "release" / f"{ASSIGNMENT}_release.ipynb"
+    release_path.parent.mkdir()
+    nbformat.write(release, release_path)
+    summary = grade_batch([release_path, *MUTANTS, *ALTERNATIVES],
+                          GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR,
+                                       out_dir=tmp / "results"),
+                          jobs=2, force=True, progress=False, gradebook=False)
+    assert not summary.failed
+    return {result["name"]: result for result in summary.results}
+
+
+@pytest.mark.slow
+def test_release_notebook_scores_zero_on_every_autograded_function(graded):
+    result = graded[f"{ASSIGNMENT}_release"]
+    assert set(result["functions"]) == set(FUNCTIONS)
+    scored = {f: s["score"] for f, s in result["functions"].items() if s["score"] != 0}
+    assert not scored
+    assert result["max_score"] == sum(cell_points().values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.stem for m in MUTANTS])
+def test_mutant_loses_points_on_the_function_it_attacks(graded, mutant):
+    result = graded[mutant.stem]
+    function = attacked_function(mutant)
+    summary = result["functions"][function]
+    assert summary["score"] < summary["max_score"], f"{mutant.stem} kept all points of {function}"
+    assert not result["errors"] or all(e["function"] == function for e in result["errors"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alternative", ALTERNATIVES, ids=[a.stem for a in ALTERNATIVES])
+def test_correct_alternative_gets_full_marks(graded, alternative):
+    result = graded[alternative.stem]
+    failed = [(t["id"], t["message"]) for t in result["tests"] if not t["passed"]]
+    assert not failed
+    assert result["score"] == result["max_score"] == sum(cell_points().values())

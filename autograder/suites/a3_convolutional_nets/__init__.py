@@ -1,0 +1,80 @@
+"""Hidden suite of a3_convolutional_nets: convolution, max pooling, spatial batch and group
+normalisation, ThreeLayerConvNet and the training task on the digits.
+
+The oracle is course_lib (`conv_forward`, `max_pool_forward`, `spatial_batchnorm_forward`,
+`spatial_groupnorm_forward`, their backward passes, `ThreeLayerConvNet`): every expected
+value is computed by the library in the trusted parent, on inputs drawn from fixed seeds. The
+inputs are small (at most 4 images, 6 channels, 9 x 9 pixels), so a four-loop student
+convolution answers each call in milliseconds; a correct submission grades in about 3 s, most
+of it the training task.
+
+The students' ThreeLayerConvNet may use course_lib's dense layers, ReLU and softmax loss
+(written in a2) and the Solver; the layers of this assignment (conv, pooling, the spatial
+normalisations, the composite conv layers and the library's models) are forbidden.
+"""
+
+NOTEBOOK = "a3_convolutional_nets"
+
+# Which position of a returned tuple stays in the sandbox: the cache of a forward pass, or
+# (-1) the whole value: a ThreeLayerConvNet instance is used through its methods.
+FUNCTIONS = {
+    "conv_forward_naive": {"opaque": [1]},
+    "conv_backward_naive": {},
+    "max_pool_forward_naive": {"opaque": [1]},
+    "max_pool_backward_naive": {},
+    "spatial_batchnorm_forward": {"opaque": [1]},
+    "spatial_batchnorm_backward": {},
+    "spatial_groupnorm_forward": {"opaque": [1]},
+    "spatial_groupnorm_backward": {},
+    "ThreeLayerConvNet": {"opaque": [-1]},
+    "train_digits_convnet": {},
+}
+
+_REFERENCE = "it is the library's reference implementation; write your own with numpy"
+FORBIDDEN = {
+    "course_lib": _REFERENCE,
+    "scipy.signal": "scipy.signal convolves for you; write the loops yourself",
+    "scipy.ndimage": "scipy.ndimage filters and pools for you; write the loops yourself",
+    "sklearn": "the grader passes the data to your functions; scikit-learn (and so "
+               "course_lib.load_digits / load_sample_images) is not available while grading",
+}
+# Helpers of the library a student may use: the a2 layers and loss the model is built from,
+# the Solver and its optimizers, gradient checking, data and plots.
+ALLOWED = ["course_lib.gradient_check", "course_lib.data", "course_lib.plotting",
+           "course_lib.validation", "course_lib.layers.affine", "course_lib.layers.activations",
+           "course_lib.losses", "course_lib.solver", "course_lib.optim", "course_lib.schedules"]
+
+
+def warm() -> None:
+    """Compile/load every oracle path the tests use (float64), once, before workers start."""
+    import numpy as np
+
+    from course_lib import (
+        ThreeLayerConvNet,
+        conv_backward,
+        conv_forward,
+        load_digits,
+        max_pool_backward,
+        max_pool_forward,
+        spatial_batchnorm_backward,
+        spatial_batchnorm_forward,
+        spatial_groupnorm_backward,
+        spatial_groupnorm_forward,
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 4, 4))
+    out, cache = conv_forward(x, rng.standard_normal((2, 2, 3, 3)), np.zeros(2),
+                              {"stride": 1, "pad": 1})
+    conv_backward(np.ones_like(out), cache)
+    out, cache = max_pool_forward(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    max_pool_backward(np.ones_like(out), cache)
+    gamma, beta = np.ones(2), np.zeros(2)
+    for mode in ("train", "test"):
+        out, cache = spatial_batchnorm_forward(x, gamma, beta, {"mode": mode})
+        spatial_batchnorm_backward(np.ones_like(out), cache)
+    out, cache = spatial_groupnorm_forward(x, gamma, beta, 2, {})
+    spatial_groupnorm_backward(np.ones_like(out), cache)
+    model = ThreeLayerConvNet(input_dim=(1, 4, 4), num_filters=2, filter_size=3, hidden_dim=3,
+                              num_classes=2, dtype=np.float64, seed=0)
+    model.loss(x[:, :1], np.array([0, 1]))
+    load_digits(num_validation=200, num_test=200, seed=0)

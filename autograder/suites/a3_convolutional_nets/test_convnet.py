@@ -1,0 +1,211 @@
+"""Hidden tests of ThreeLayerConvNet (a3_convolutional_nets).
+
+The student's model lives in the sandbox: `student.ThreeLayerConvNet(...)` returns a handle,
+and the tests call its methods and read or replace its `params` through that handle. To make
+the comparison exact, the tests overwrite the (random) initial weights with seeded ones and
+give the same weights to course_lib's ThreeLayerConvNet (the oracle); the initial weights
+themselves are checked for shapes, dtype, zero biases and their standard deviation only.
+
+Tolerance (float64): scores, loss and gradients of a correct model differ from the reference
+by rounding (about 1e-14 relative), so |got - expected| <= 1e-9 + 1e-6 * |expected| accepts
+every correct implementation. Weights are drawn with std 0.3 so that scores and gradients are
+O(0.01 .. 1), far above that tolerance; forgetting the regulariser's gradient, regularising
+the biases or dropping the 0.5 is off by O(reg * |W|) = O(0.1).
+"""
+
+import numpy as np
+import pytest
+
+from autograder.checks import (
+    GradingFailure,
+    describe_type,
+    expect_array,
+    expect_scalar,
+    expect_tuple,
+)
+from autograder.plugin import StudentCallFailed, where_text
+from autograder.sandbox import SandboxFailure
+from course_lib import ThreeLayerConvNet
+
+RTOL, ATOL = 1e-6, 1e-9
+PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+MODEL = "ThreeLayerConvNet"
+# numpy type objects cannot cross into the sandbox; a dtype name works wherever np.float64
+# does (astype, np.zeros(..., dtype=...), np.dtype(...)).
+FLOAT64 = "float64"
+
+
+# ----------------------------------------------------------------------------- model handles
+
+def model_call(student, handle, target: str, *args, opaque=(), getattr_only=False):
+    """`model.<target>(*args)` (or the attribute itself) for a model kept in the sandbox.
+
+    The same failure handling as `student.<function>(...)`: what the student's code raised,
+    where, or that the sandbox timed out or crashed.
+    """
+    if MODEL in student.unavailable:
+        raise StudentCallFailed(f"{MODEL} {student.unavailable[MODEL]}")
+    what = f"{MODEL}.{target}" + ("" if getattr_only else "()")
+    try:
+        outcome = student._sandbox.call(target, args, handle=handle, opaque=opaque,
+                                        function=MODEL, getattr_only=getattr_only)
+    except SandboxFailure as failure:
+        if failure.kind in ("timeout", "crashed", "budget", "protocol"):
+            student.unavailable.setdefault(MODEL, f"{failure.message} in an earlier check")
+        raise StudentCallFailed(f"{what} {failure.message}") from None
+    if not outcome.ok:
+        error = outcome.error or {}
+        if error.get("type") == "AttributeError" and outcome.stage == "setup":
+            raise StudentCallFailed(f"your {MODEL} has no {target!r}") from None
+        message = error.get("message", "")
+        raise StudentCallFailed(f"{what} raised {error.get('type', 'Error')}"
+                                + (f": {message}" if message else "")
+                                + where_text(error.get("where")))
+    return outcome.value
+
+
+def build(student, **kwargs):
+    return student.ThreeLayerConvNet(**kwargs)
+
+
+def read_params(student, model) -> dict:
+    params = model_call(student, model, "params", getattr_only=True)
+    if type(params) is not dict:
+        raise GradingFailure(f"model.params should be a dict of numpy arrays; got "
+                             f"{describe_type(params)}")
+    return params
+
+
+def set_params(student, model, params: dict) -> None:
+    """model.params.update(params) in the sandbox (the model keeps its own dict object)."""
+    handle = model_call(student, model, "params", getattr_only=True, opaque=[-1])
+    model_call(student, handle, "update", {k: v.copy() for k, v in params.items()})
+
+
+def seeded_params(seed: int, reference: ThreeLayerConvNet) -> dict:
+    rng = np.random.default_rng(seed)
+    return {name: (0.3 if name.startswith("W") else 0.1) * rng.standard_normal(value.shape)
+            for name, value in reference.params.items()}
+
+
+def model_pair(student, seed: int, config: dict, reg: float = 0.0):
+    """The student's model and the oracle, both float64 with the same seeded params."""
+    kwargs = dict(config, reg=reg, dtype=FLOAT64)
+    reference = ThreeLayerConvNet(**kwargs, seed=0)
+    params = seeded_params(seed, reference)
+    reference.params = {k: v.copy() for k, v in params.items()}
+    model = build(student, **kwargs)
+    set_params(student, model, params)
+    return model, reference
+
+
+def model_data(seed: int, config: dict, n: int):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, *config["input_dim"]))
+    y = rng.integers(0, config["num_classes"], size=n)
+    return X, y
+
+
+SMALL = {"input_dim": (2, 6, 8), "num_filters": 3, "filter_size": 3, "hidden_dim": 7,
+         "num_classes": 5}
+FIVE_BY_FIVE = {"input_dim": (1, 4, 4), "num_filters": 2, "filter_size": 5, "hidden_dim": 6,
+                "num_classes": 3}
+
+
+def _check_loss(student, seed, config, reg, case):
+    model, reference = model_pair(student, seed, config, reg)
+    X, y = model_data(seed + 1, config, 4)
+    loss, grads = expect_tuple(model_call(student, model, "loss", X, y), 2,
+                               f"{MODEL}.loss(X, y)")
+    want_loss, want_grads = reference.loss(X, y)
+    expect_scalar(loss, want_loss, f"loss ({case})", rtol=RTOL, atol=ATOL)
+    if type(grads) is not dict:
+        raise GradingFailure(f"grads should be a dict keyed like params; got "
+                             f"{describe_type(grads)}")
+    missing = [k for k in PARAM_NAMES if k not in grads]
+    if missing:
+        raise GradingFailure(f"grads has no {', '.join(missing)} ({case})")
+    for name in PARAM_NAMES:
+        expect_array(grads[name], want_grads[name], f"grads['{name}'] ({case})", rtol=RTOL,
+                     atol=ATOL)
+
+
+# ----------------------------------------------------------------------------- tests
+
+@pytest.mark.points(1)
+@pytest.mark.function(MODEL)
+def test_three_layer_convnet_initialises_params_with_the_right_shapes(student):
+    kwargs = dict(SMALL, weight_scale=0.1, dtype=FLOAT64)
+    params = read_params(student, build(student, **kwargs))
+    reference = ThreeLayerConvNet(**kwargs, seed=0).params
+    if sorted(params) != sorted(PARAM_NAMES):
+        raise GradingFailure(f"params should have the keys {', '.join(PARAM_NAMES)}; got "
+                             f"{', '.join(sorted(map(str, params))) or 'none'}")
+    for name in PARAM_NAMES:
+        value = params[name]
+        if type(value) is not np.ndarray:
+            raise GradingFailure(f"params['{name}'] should be a numpy array; got "
+                                 f"{describe_type(value)}")
+        if value.shape != reference[name].shape:
+            raise GradingFailure(f"params['{name}'] has shape {value.shape}; expected "
+                                 f"{reference[name].shape} for input_dim (2, 6, 8), 3 filters "
+                                 "of 3x3, hidden_dim 7, 5 classes")
+        if value.dtype != np.float64:
+            raise GradingFailure(f"params['{name}'] has dtype {value.dtype}; expected float64 "
+                                 "(dtype=np.float64 was given)")
+        if name.startswith("b") and np.any(value != 0):
+            raise GradingFailure(f"params['{name}'] should start at zero")
+
+
+@pytest.mark.points(1)
+@pytest.mark.function(MODEL)
+def test_three_layer_convnet_draws_weights_with_weight_scale_and_default_dtype(student):
+    scale = 0.05
+    params = read_params(student, build(student, input_dim=(1, 8, 8), num_filters=8,
+                                        filter_size=3, hidden_dim=50, weight_scale=scale))
+    for name in PARAM_NAMES:
+        value = params.get(name)
+        if type(value) is not np.ndarray or value.dtype != np.float32:
+            raise GradingFailure(f"params['{name}'] should be a float32 array when dtype is "
+                                 f"not given (the default dtype is np.float32); got "
+                                 f"{describe_type(value)}")
+    # The student's weights come from NumPy's unseeded global generator, so this check is
+    # statistical: the std of n draws of N(0, scale^2) has standard error scale / sqrt(2n), and
+    # the bounds are 6 standard errors (a false failure has probability ~1e-9): W1 has 72
+    # values (+-50%), W2 8 * 4 * 4 * 50 = 6400 (+-6%), W3 500 (+-20%). Ignoring weight_scale
+    # (std 1) or squaring it (std 0.0025) is far outside.
+    for name, slack in (("W1", 0.5), ("W2", 0.06), ("W3", 0.2)):
+        std = float(params[name].astype(np.float64).std())
+        if abs(std - scale) > slack * scale:
+            raise GradingFailure(f"params['{name}'] has standard deviation {std:.3g}; expected "
+                                 f"about weight_scale = {scale} (weight_scale * np.random.randn)")
+
+
+@pytest.mark.points(2)
+@pytest.mark.function(MODEL)
+def test_three_layer_convnet_scores_match_the_reference(student):
+    model, reference = model_pair(student, 3901, SMALL)
+    X, _ = model_data(3902, SMALL, 4)
+    scores = model_call(student, model, "loss", X)
+    expect_array(scores, reference.loss(X), "scores = model.loss(X) (input 2x6x8, 3x3 filters)",
+                 rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.points(2)
+@pytest.mark.function(MODEL)
+def test_three_layer_convnet_loss_and_gradients_without_regularisation(student):
+    _check_loss(student, 3903, SMALL, 0.0, "reg = 0, input 2x6x8, 3x3 filters")
+
+
+@pytest.mark.points(2)
+@pytest.mark.function(MODEL)
+def test_three_layer_convnet_loss_and_gradients_with_regularisation(student):
+    _check_loss(student, 3905, SMALL, 0.3, "reg = 0.3: 0.5 * reg * sum(W**2) over W1, W2, W3 "
+                                           "only, gradient reg * W")
+
+
+@pytest.mark.points(1)
+@pytest.mark.function(MODEL)
+def test_three_layer_convnet_with_5x5_filters_on_one_channel(student):
+    _check_loss(student, 3907, FIVE_BY_FIVE, 0.1, "5x5 filters (pad 2), one input channel, "
+                                                  "reg = 0.1")

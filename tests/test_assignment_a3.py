@@ -1,0 +1,273 @@
+"""The a3_convolutional_nets assignment is valid: its hidden suite grades what it should.
+
+* the source notebook's own solutions score 100% through the runner, and so does the fixture
+  module tests/fixtures/assignments/a3_convolutional_nets/solution.py (those same solutions);
+* the release notebook (nbgrader's ClearSolutions applied to the source) scores 0 on every
+  graded function;
+* every mutant (mutants/*.py: the solution with ONE documented substitution) loses points on
+  the function it attacks;
+* every alternative (alternatives/*.py: im2col, stride tricks and einsum, four loops; other
+  caches, loop orders and backward derivations) scores 100%;
+* a submission that delegates its convolution to course_lib (forbidden/) gets 0 for it and
+  for everything that calls it, and keeps full marks elsewhere;
+* each test cell's points equal the suite's total for its function, and the notebook runs top
+  to bottom in a real kernel.
+
+All submissions are graded in one batch (`grade_batch`, two worker processes): about a minute
+on two idle cores, mostly sandbox start-up and the training task of every submission.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "a3_convolutional_nets"
+SOURCE_DIR = ROOT / "assignments" / "source"
+NOTEBOOK = SOURCE_DIR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+FIXTURES = Path(__file__).parent / "fixtures" / "assignments" / ASSIGNMENT
+SOLUTION = FIXTURES / "solution.py"
+MUTANTS = sorted((FIXTURES / "mutants").glob("*.py"))
+ALTERNATIVES = sorted((FIXTURES / "alternatives").glob("*.py"))
+FORBIDDEN = FIXTURES / "forbidden" / "uses_the_library_conv.py"
+GRADED_FUNCTIONS = ["conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
+                    "max_pool_backward_naive", "spatial_batchnorm_forward",
+                    "spatial_batchnorm_backward", "spatial_groupnorm_forward",
+                    "spatial_groupnorm_backward", "ThreeLayerConvNet", "train_digits_convnet"]
+
+
+def read_source() -> nbformat.NotebookNode:
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def solution_cells(nb) -> dict[str, str]:
+    return {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells
+            if c.cell_type == "code" and nbgrader_meta(c).get("solution")}
+
+
+def grade_cells(nb) -> dict[str, float]:
+    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c)["points"]) for c in nb.cells
+            if c.cell_type == "code" and nbgrader_meta(c).get("grade")}
+
+
+def without_markers(source: str) -> str:
+    return "".join(line for line in source.splitlines(keepends=True)
+                   if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+
+
+def code_after_docstring(path: Path) -> str:
+    """The module's code after its docstring (and after a mutant's `# ruff: noqa` line)."""
+    text = path.read_text()
+    code = text[text.index('"""\n', 3) + 4:]
+    return code.split("\n", 1)[1] if code.startswith("# ruff: noqa") else code
+
+
+def mutant_spec(path: Path) -> tuple[str, str, str]:
+    """(attacked function, old text, new text) from a mutant's docstring."""
+    doc = ast.get_docstring(ast.parse(path.read_text()), clean=False)
+    function = re.search(r"attacks (\w+)\.", doc).group(1)
+    old, new = re.search(r"--- old\n(.*?)\n--- new\n(.*?)\n--- end\n", doc, re.S).groups()
+    return function, old, new
+
+
+# ----------------------------------------------------------------------------- structure (fast)
+
+def test_every_graded_function_has_a_solution_cell_and_a_test_cell():
+    nb = read_source()
+    solutions, tests = solution_cells(nb), grade_cells(nb)
+    assert list(solutions) == GRADED_FUNCTIONS
+    assert {f"test_{name}" for name in solutions} == set(tests)
+    for name, source in solutions.items():
+        assert "### BEGIN SOLUTION" in source and "### END SOLUTION" in source, name
+        assert re.search(rf"^(def|class) {name}\b", source, re.M), name
+
+
+def test_hidden_suite_registers_every_graded_function_and_allows_the_a2_layers():
+    from autograder.forbidden import Policy
+    from autograder.suites import load_suite
+    suite = load_suite(ASSIGNMENT)
+    assert list(suite.functions) == GRADED_FUNCTIONS
+    policy = Policy(suite.forbidden, suite.allowed)
+    for module in ("course_lib.layers.affine", "course_lib.layers.activations",
+                   "course_lib.losses", "course_lib.solver", "course_lib.optim"):
+        assert policy.hit(module) is None, f"{module} should be allowed in {ASSIGNMENT}"
+    for module in ("course_lib.layers.conv", "course_lib.layers.pooling",
+                   "course_lib.layers.normalization", "course_lib.layers.composite",
+                   "course_lib.models", "course_lib.kernels", "scipy.signal"):
+        assert policy.hit(module), f"{module} must be forbidden in {ASSIGNMENT}"
+
+
+def test_fixture_solution_module_is_the_notebook_solutions():
+    cells = [without_markers(source).strip("\n") + "\n"
+             for source in solution_cells(read_source()).values()]
+    preamble, functions = code_after_docstring(SOLUTION).split("\n\n\n", 1)
+    assert "import numpy as np" in preamble and "from course_lib import (" in preamble
+    assert functions == "\n\n".join(cells)
+
+
+def test_free_response_questions_are_manually_graded_markdown_cells():
+    questions = [c for c in read_source().cells if c.cell_type == "markdown"
+                 and nbgrader_meta(c).get("solution") and nbgrader_meta(c).get("grade")]
+    assert len(questions) == 3
+    assert all(float(nbgrader_meta(c)["points"]) > 0 for c in questions)
+
+
+def test_cells_outside_the_solutions_import_nothing_forbidden_from_course_lib():
+    """Setup, demo and visible-check cells may use the a2 layers, gradient checks, data,
+    plots and Solver, never the reference layers the students are writing."""
+    import course_lib
+    from autograder.forbidden import Policy
+    from autograder.suites import load_suite
+    suite = load_suite(ASSIGNMENT)
+    policy = Policy(suite.forbidden, suite.allowed)
+    for cell in read_source().cells:
+        if cell.cell_type != "code" or nbgrader_meta(cell).get("solution"):
+            continue
+        source = "\n".join(line for line in cell.source.splitlines()
+                           if not line.lstrip().startswith("%"))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module == "course_lib":
+                for alias in node.names:
+                    origin = getattr(course_lib, alias.name).__module__
+                    assert policy.hit(origin) is None, f"{alias.name} comes from {origin}"
+            elif isinstance(node, ast.ImportFrom) and node.module.startswith("course_lib"):
+                assert policy.hit(node.module) is None, node.module
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("course_lib") for a in node.names)
+
+
+def test_source_notebook_is_committed_without_outputs():
+    cells = [i for i, c in enumerate(read_source().cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not cells, f"clear the outputs of cells {cells}"
+
+
+def test_release_removes_every_solution_and_model_answer(release_notebook):
+    nb = nbformat.read(release_notebook, as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    assert "BEGIN SOLUTION" not in text and "Conv layer: each filter has" not in text
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    # One stub per function, three in ThreeLayerConvNet (__init__, scores, loss and grads).
+    assert code.count("raise NotImplementedError()") == len(GRADED_FUNCTIONS) + 2
+    assert set(grade_cells(nb)) == set(grade_cells(read_source()))
+
+
+def test_there_are_enough_mutants_and_alternatives():
+    attacked = {mutant_spec(path)[0] for path in MUTANTS}
+    assert len(MUTANTS) >= 14 and len(ALTERNATIVES) >= 3
+    assert attacked == set(GRADED_FUNCTIONS), "every graded function has a mutant"
+
+
+@pytest.mark.parametrize("path", MUTANTS, ids=[p.stem for p in MUTANTS])
+def test_mutant_is_the_solution_with_its_documented_substitution(path):
+    _, old, new = mutant_spec(path)
+    solution = code_after_docstring(SOLUTION)
+    assert solution.count(old) == 1
+    assert code_after_docstring(path) == solution.replace(old, new, 1)
+
+
+# ----------------------------------------------------------------------------- grading (slow)
+
+@pytest.fixture(scope="module")
+def release_notebook(tmp_path_factory) -> Path:
+    """nbgrader's ClearSolutions applied to the source notebook (what students receive)."""
+    from nbgrader.preprocessors import ClearSolutions
+    nb, _ = ClearSolutions().preprocess(read_source(), {})
+    path = tmp_path_factory.mktemp("release") / f"release_{ASSIGNMENT}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def graded(release_notebook, tmp_path_factory) -> dict[str, dict]:
+    """Every submission of this file graded once: file stem -> result."""
+    from autograder.runner import GradeOptions, grade_batch
+    paths = [NOTEBOOK, release_notebook, SOLUTION, FORBIDDEN, *MUTANTS, *ALTERNATIVES]
+    out = tmp_path_factory.mktemp("results")
+    options = GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR, out_dir=out)
+    summary = grade_batch(paths, options, jobs=2, progress=False, gradebook=False)
+    assert not summary.failed, summary.failed
+    by_path = {Path(r["submission"]["path"]).resolve(): r for r in summary.results}
+    return {path.stem: by_path[path.resolve()] for path in paths}
+
+
+def explain(result: dict) -> str:
+    failed = [f"{t['id']}: {t['message']}" for t in result["tests"] if not t["passed"]]
+    return "\n".join(failed[:10] + [e["message"][:500] for e in result["errors"][:5]])
+
+
+@pytest.mark.slow
+def test_source_notebook_scores_full_marks(graded):
+    result = graded[ASSIGNMENT]
+    assert list(result["functions"]) == GRADED_FUNCTIONS
+    assert result["score"] == result["max_score"] > 0, explain(result)
+    assert not result["notes"], result["notes"]     # e.g. a setup line that fails to load
+
+
+@pytest.mark.slow
+def test_solution_module_scores_full_marks(graded):
+    result = graded["solution"]
+    assert result["score"] == result["max_score"] > 0, explain(result)
+
+
+@pytest.mark.slow
+def test_test_cell_points_equal_the_suite_totals(graded):
+    functions = graded[ASSIGNMENT]["functions"]
+    points = grade_cells(read_source())
+    assert {name: points[f"test_{name}"] for name in GRADED_FUNCTIONS} == \
+        {name: functions[name]["max_score"] for name in GRADED_FUNCTIONS}
+
+
+@pytest.mark.slow
+def test_release_notebook_scores_zero_on_every_function(graded):
+    result = graded[f"release_{ASSIGNMENT}"]
+    scored = {f: s["score"] for f, s in result["functions"].items() if s["score"] > 0}
+    assert not scored, scored
+    assert result["max_score"] == graded[ASSIGNMENT]["max_score"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", MUTANTS, ids=[p.stem for p in MUTANTS])
+def test_mutant_loses_points_on_the_function_it_attacks(graded, path):
+    function, _, _ = mutant_spec(path)
+    scores = graded[path.stem]["functions"][function]
+    assert scores["score"] < scores["max_score"], f"{path.stem} keeps full marks on {function}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ALTERNATIVES, ids=[p.stem for p in ALTERNATIVES])
+def test_alternative_scores_full_marks(graded, path):
+    result = graded[path.stem]
+    assert result["score"] == result["max_score"] > 0, explain(result)
+
+
+@pytest.mark.slow
+def test_delegating_to_the_library_conv_scores_zero_where_it_is_used(graded):
+    functions = graded[FORBIDDEN.stem]["functions"]
+    uses_conv = ["conv_forward_naive", "conv_backward_naive", "ThreeLayerConvNet",
+                 "train_digits_convnet"]
+    assert {f: functions[f]["score"] for f in uses_conv} == dict.fromkeys(uses_conv, 0.0)
+    others = [f for f in GRADED_FUNCTIONS if f not in uses_conv]
+    assert all(functions[f]["score"] == functions[f]["max_score"] for f in others), functions
+
+
+@pytest.mark.slow
+def test_source_notebook_runs_top_to_bottom_in_a_kernel(tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = read_source()
+    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()   # raises CellExecutionError (cell and traceback) on any error
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.output_type == "error"]
+    assert not errors, errors[:3]

@@ -16,8 +16,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
 
+# The main job: train a ConvNet on the digits; run the instructor's nbgrader cycle on all three
+# assignments (release, autograde sample submissions, feedback, gradebook); execute every
+# lecture notebook into build/notebooks/*.html.
 demo: $(STAMP)
 	$(PY) -m course_lib.demo
+	$(PY) -m autograder.course_demo --dir build/demo_course
+	MPLBACKEND=Agg $(VENV)/bin/jupyter nbconvert --to html --execute --log-level=WARN \
+		--ExecutePreprocessor.timeout=600 --output-dir build/notebooks notebooks/[0-9]*.ipynb
+	@echo "Lecture notebooks as HTML: build/notebooks/"
 
 test: $(STAMP)
 	$(PY) -m pytest

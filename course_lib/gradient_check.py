@@ -7,6 +7,7 @@ with h = 1e-5 the rounding error of float32 (~1e-7 / 1e-5 = 1e-2) would swamp th
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["eval_numerical_gradient", "eval_numerical_gradient_array", "grad_check_sparse",

@@ -146,6 +146,39 @@ def test_conv_backward_matches_numerical_gradient_with_strides_and_odd_kernels(
     assert rel_error(db, db_num) < 1e-7
 
 
+def test_conv_split_over_threads_gives_the_naive_result(rng, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import course_lib.layers.conv as conv_layer
+    monkeypatch.setattr(conv_layer, "_MIN_MACS_PER_THREAD", 1)  # split even tiny batches
+    conv_param = {"stride": 2, "pad": 1}
+    x, w, b = _random_problem(rng, 5, 3, 7, 7, 4, 3, 3)  # 5 images: an uneven split
+    dout = rng.standard_normal((5, 4, 4, 4))
+    with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):
+        out, cache = conv_forward(x, w, b, conv_param)
+        dx, dw, db = conv_backward(dout, cache)
+    np.testing.assert_allclose(out, conv_forward_naive(x, w, b, conv_param), rtol=1e-12,
+                               atol=1e-12)
+    for got, want in zip((dx, dw, db), conv_backward_naive(dout, x, w, conv_param), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("block", [1, 16, 32])
+def test_conv_in_column_blocks_gives_the_naive_result(rng, monkeypatch, block):
+    # Large layers multiply in blocks of output columns (a BLAS speed quirk); force it on a small
+    # one, with 49 columns per image so that a partial last block is left over.
+    import course_lib.layers.conv as conv_layer
+    monkeypatch.setattr(conv_layer, "_column_block", lambda rows, inner, columns: block)
+    conv_param = {"stride": 1, "pad": 1}
+    x, w, b = _random_problem(rng, 3, 2, 7, 7, 3, 3, 3)
+    dout = rng.standard_normal((3, 3, 7, 7))
+    out, cache = conv_forward(x, w, b, conv_param)
+    np.testing.assert_allclose(out, conv_forward_naive(x, w, b, conv_param), rtol=1e-12,
+                               atol=1e-12)
+    for got, want in zip(conv_backward(dout, cache), conv_backward_naive(dout, x, w, conv_param),
+                         strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_conv_is_cross_correlation_not_convolution():
     x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
     w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])

@@ -7,17 +7,28 @@ The convolution itself is a matrix product done by BLAS in `course_lib.layers.co
     dw      = sum_n dout[n] @ cols[b].T                    (F, K)
     dx      = col2im(w.reshape(F, K).T @ dout[n])          (C, H, W)
 
-Why this split: the matrix products are >80% of the arithmetic and BLAS runs them near the
-machine's peak, while unfolding is pure data movement. Writing `cols` row by row makes every
-inner loop a contiguous (stride 1) or simply strided copy that LLVM vectorises, and padding is
-handled by zero-filling, so the padded input is never materialised.
+(the layer appends a row of ones to cols and b as a column of w, so the bias comes out of the
+same product.) Why this split: the products are all of the arithmetic and BLAS runs them at
+60-80% of the machine's large-matrix rate, while unfolding is pure data movement. Writing
+`cols` row by row makes every inner loop a contiguous (stride 1) or simply strided copy that
+LLVM vectorises, and padding is handled by zero-filling, so the padded input is never
+materialised. For the common "same" convolution (stride 1, W' = W) a whole row of `cols` is one
+long copy.
 
-Threading: these kernels are serial on purpose (no `parallel=True`). All parallelism comes from
-BLAS (OPENBLAS_NUM_THREADS; the Makefile pins 1). Reasons, measured on the 2-core box:
-- unfolding is ~10-20% of a conv's time, so a second thread here buys little;
-- one thread pool (BLAS) instead of two avoids oversubscription and never nests BLAS in prange;
-- parallel kernels compile about twice as slowly and load from cache more slowly, and Numba's
-  OpenMP layer is not fork-safe while the autograder starts worker processes.
+Threading: these kernels are serial on purpose (no `parallel=True`, no prange). The layer
+(course_lib/layers/conv.py) parallelises over the batch instead: it hands each thread a slice of
+whole images, and each thread runs im2col, its matrix products with single-threaded BLAS, and
+col2im. The kernels are compiled with nogil=True and BLAS releases the GIL, so Python threads
+run them in parallel. The number of threads is BLAS's configured thread count
+(OPENBLAS_NUM_THREADS; the Makefile pins 1, so by default everything runs on one core).
+Why not the alternatives, measured on the 2-core box:
+- multithreaded BLAS on the per-image products: the products are small (10-40 MFLOP), the BLAS
+  threads synchronise on each one, and when another process held a core it ran up to 25x
+  slower than one thread; whole-image slices simply share the remaining core;
+- prange over the batch: it would have to call BLAS inside prange (oversubscription, and Numba's
+  BLAS is SciPy's separate OpenBLAS), parallel kernels compile about twice as slowly and load
+  from cache more slowly, and Numba's OpenMP layer is not fork-safe while the autograder starts
+  worker processes.
 See benchmarks/README.md for 1- and 2-thread numbers.
 
 Inner loops index with unsigned integers (np.uint64): Numba then skips its negative-index

@@ -1,1 +1,4 @@
-"""Layers: one flat function per operation, forward returns (out, cache), backward takes (dout, cache)."""
+"""Layers: one flat function per operation.
+
+A forward returns (out, cache); its backward takes (dout, cache).
+"""

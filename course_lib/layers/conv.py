@@ -6,10 +6,12 @@ weights (F, C, HH, WW), cross-correlation (no kernel flip), zero padding.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import threadpoolctl
 
 from course_lib.kernels import conv as kernels
 from course_lib.validation import (
@@ -27,6 +29,17 @@ __all__ = ["conv_backward", "conv_forward"]
 # image): about the size of a core's L2 cache, so the unfolded columns are still hot when BLAS
 # reads them.
 _CHUNK_BYTES = 1 << 20
+
+# OpenBLAS (0.3.2x-0.3.31 on x86-64) computes products of at most 10**6 multiply-adds with a
+# kernel that skips packing the operands; for the skinny per-image products of a conv layer that
+# kernel ran 1.3-1.6x faster (float32; 1.1-1.2x float64), so the forward product and the
+# columns' gradient are computed in blocks of columns small enough to qualify, in multiples of
+# 32 columns (other widths were slower). Measured; see benchmarks/README.md.
+_SMALL_PRODUCT_MACS = 1_000_000
+
+# Splitting a batch over threads pays only with at least this many multiply-adds per thread
+# (about 0.1 ms of work; starting and joining a thread costs ~0.05 ms).
+_MIN_MACS_PER_THREAD = 5_000_000
 
 _CACHE_TAG = "conv_forward"
 
@@ -78,6 +91,73 @@ def _column_buffer(n_images: int, K: int, P: int, dtype: np.dtype) -> np.ndarray
     return cols
 
 
+def _column_block(rows: int, inner: int, columns: int) -> int:
+    """Columns per block for a (rows, inner) @ (inner, columns) product (see above)."""
+    if rows * inner * columns <= _SMALL_PRODUCT_MACS:
+        return columns
+    block = _SMALL_PRODUCT_MACS // (rows * inner) // 32 * 32
+    return block if block >= 32 else columns
+
+
+def _matmul_in_column_blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray, block: int) -> None:
+    """out[...] = a @ b, one block of `block` columns at a time; b, out: (..., rows, columns)."""
+    columns = b.shape[-1]
+    full = columns - columns % block
+
+    def blocks(m: np.ndarray) -> np.ndarray:  # (..., r, full) -> (..., full/block, r, block) view
+        return m[..., :full].reshape(*m.shape[:-1], full // block, block).swapaxes(-2, -3)
+
+    if full:
+        np.matmul(a, blocks(b), out=blocks(out))
+    if full < columns:
+        np.matmul(a, b[..., full:], out=out[..., full:])
+
+
+_blas = None  # threadpoolctl's handle on the BLAS libraries, made on first use
+
+
+def _blas_libraries() -> threadpoolctl.ThreadpoolController:
+    global _blas
+    if _blas is None:
+        _blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    return _blas
+
+
+def _over_batch(work: Callable[[int, int], Any], n_images: int, macs: int) -> list:
+    """Run work(lo, hi) over slices of the batch range(n_images), in parallel; results in order.
+
+    As many threads as BLAS is configured to use (OPENBLAS_NUM_THREADS; the Makefile pins 1),
+    fewer for small problems. Each thread takes whole images and runs single-threaded BLAS; the
+    Numba kernels (nogil) and BLAS release the GIL. Why not multithreaded BLAS per image: see
+    course_lib/kernels/conv.py.
+    """
+    blas = _blas_libraries()
+    wanted = max((lib["num_threads"] for lib in blas.info()), default=1)
+    if wanted == 1:  # BLAS is single-threaded already (the Makefile's setting)
+        return [work(0, n_images)]
+    threads = max(1, min(wanted, n_images, macs // _MIN_MACS_PER_THREAD))
+    bounds = [n_images * i // threads for i in range(threads + 1)]
+    results: list = [None] * threads
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            results[i] = work(bounds[i], bounds[i + 1])
+        except BaseException as error:  # re-raised in the calling thread below
+            errors.append(error)
+
+    with blas.limit(limits=1):
+        helpers = [threading.Thread(target=run, args=(i,)) for i in range(1, threads)]
+        for helper in helpers:
+            helper.start()
+        run(0)
+        for helper in helpers:
+            helper.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
                  conv_param: Mapping[str, int]) -> tuple[np.ndarray, tuple]:
     """Convolution (cross-correlation) with zero padding.
@@ -102,12 +182,17 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     # The bias rides along in the matrix product: one extra column of w holding b, and one extra
     # row of ones under the unfolded input, so no separate pass over `out` is needed.
     w_rows = np.concatenate([w.reshape(F, K), b[:, None]], axis=1)
-    cols = _column_buffer(N, K, P, x.dtype)
-    step = cols.shape[0]
-    for n0 in range(0, N, step):
-        nb = min(step, N - n0)
-        kernels.im2col(x, n0, HH, WW, stride, pad, cols[:nb])
-        np.matmul(w_rows, cols[:nb], out=out_rows[n0:n0 + nb])
+    block = _column_block(F, K + 1, P)
+
+    def forward_images(lo: int, hi: int) -> None:
+        cols = _column_buffer(hi - lo, K, P, x.dtype)
+        step = cols.shape[0]
+        for n0 in range(lo, hi, step):
+            nb = min(step, hi - n0)
+            kernels.im2col(x, n0, HH, WW, stride, pad, cols[:nb])
+            _matmul_in_column_blocks(w_rows, cols[:nb], out_rows[n0:n0 + nb], block)
+
+    _over_batch(forward_images, N, N * F * K * P)
     return out, (_CACHE_TAG, x, w, stride, pad)
 
 
@@ -133,19 +218,27 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
     check_dout(dout, (N, F, Ho, Wo), "conv_forward")
     dout_rows = _kernel_array(dout, x.dtype).reshape(N, F, P)
 
-    # Transposed (K+1, F) because BLAS runs this product faster that way round; the ones row
-    # of the column buffer makes its last row db.
-    dwb_t = np.zeros((K + 1, F), dtype=x.dtype)
     dx = np.zeros_like(x)
     w_rows_t = w.reshape(F, K).T
-    cols = _column_buffer(N, K, P, x.dtype)
-    step = cols.shape[0]
-    for n0 in range(0, N, step):
-        nb = min(step, N - n0)
-        chunk = dout_rows[n0:n0 + nb]
-        kernels.im2col(x, n0, HH, WW, stride, pad, cols[:nb])
-        dwb_t += np.matmul(cols[:nb], chunk.transpose(0, 2, 1)).sum(axis=0)
-        np.matmul(w_rows_t, chunk, out=cols[:nb, :K])  # the columns' gradient, reusing the buffer
-        kernels.col2im_add(cols[:nb], n0, HH, WW, stride, pad, dx)
+    block = _column_block(K, F, P)
+
+    def backward_images(lo: int, hi: int) -> np.ndarray:
+        # dw and db for these images, as one (K+1, F) array: transposed because BLAS runs this
+        # product faster that way round, and the ones row of the column buffer makes the last
+        # row db. Each thread has its own; dx rows of different images never overlap.
+        dwb_t = np.zeros((K + 1, F), dtype=x.dtype)
+        cols = _column_buffer(hi - lo, K, P, x.dtype)
+        step = cols.shape[0]
+        for n0 in range(lo, hi, step):
+            nb = min(step, hi - n0)
+            chunk = dout_rows[n0:n0 + nb]
+            kernels.im2col(x, n0, HH, WW, stride, pad, cols[:nb])
+            dwb_t += np.matmul(cols[:nb], chunk.transpose(0, 2, 1)).sum(axis=0)
+            # The columns' gradient, into the same buffer.
+            _matmul_in_column_blocks(w_rows_t, chunk, cols[:nb, :K], block)
+            kernels.col2im_add(cols[:nb], n0, HH, WW, stride, pad, dx)
+        return dwb_t
+
+    dwb_t = sum(_over_batch(backward_images, N, 2 * N * F * K * P))
     dw = np.ascontiguousarray(dwb_t[:K].T).reshape(w.shape)
     return dx, dw, dwb_t[K].copy()

@@ -1,0 +1,253 @@
+"""Command line: `autograder grade|check|gradebook` (also `python -m autograder ...`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from autograder.sandbox import Limits
+
+__all__ = ["main", "build_parser", "collect_submissions"]
+
+DESCRIPTION = """\
+Grade students' implementations of the course's layers with the hidden test suites.
+
+Each submission (a notebook or a .py file) runs in a sandbox: a separate process with no
+network, a read-only file system, memory/CPU/process limits and timeouts. The tests run
+outside the sandbox and compare the student's results with the course library, so nothing in
+a submission can change its own grade. Every submission gets a JSON file of per-test results;
+a batch also gets a CSV gradebook.
+"""
+
+EPILOG = """\
+examples:
+  # grade every collected notebook of an nbgrader course, 2 processes at a time
+  autograder grade --assignment a2_fully_connected --jobs 2 submitted/*/a2_fully_connected/*.ipynb
+
+  # a self-study reader (or a student) checks their own notebook and reads the report
+  autograder check my_a2_fully_connected.ipynb --assignment a2_fully_connected
+
+  # split a large class over 4 machines (e.g. a Slurm array 1-4), then merge the results
+  autograder grade --assignment a2_fully_connected --shard $SLURM_ARRAY_TASK_ID/4 \\
+      --out shard$SLURM_ARRAY_TASK_ID submitted/
+  autograder gradebook --assignment a2_fully_connected --out all shard1 shard2 shard3 shard4
+
+Re-running `grade` skips submissions whose result is up to date (same file, same source
+notebook, same hidden suite); --force grades them again. nbgrader users: `nbgrader autograde`
+grades through the same runner when the course uses the kit's nbgrader_config.py.
+
+hidden suites available: {suites}
+"""
+
+
+def _suites() -> list[str]:
+    from autograder.suites import available_suites
+    return available_suites()
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 2/4, got {text!r}") from None
+    if not (n >= 1 and 1 <= k <= n):
+        raise argparse.ArgumentTypeError(f"need 1 <= K <= N in K/N, got {text!r}")
+    return k, n
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    defaults = Limits()
+    group = parser.add_argument_group("sandbox limits")
+    group.add_argument("--call-timeout", type=float, default=defaults.call_timeout,
+                       metavar="SECONDS", help="wall-clock limit for one call of a student's "
+                       "function (default: %(default)s)")
+    group.add_argument("--submission-timeout", type=float, default=defaults.submission_timeout,
+                       metavar="SECONDS", help="wall-clock budget for a whole submission "
+                       "(default: %(default)s)")
+    group.add_argument("--memory-mb", type=int, default=defaults.memory_mb, metavar="MB",
+                       help="address-space limit of the sandbox (default: %(default)s)")
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", type=Path, metavar="DIR", default=None,
+                        help="nbgrader source directory holding <assignment>/<notebook>.ipynb; "
+                        "the instructor's setup cells are taken from there (default: "
+                        "./assignments/source, else the kit's own)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autograder", description=DESCRIPTION,
+        epilog=EPILOG.format(suites=", ".join(_suites()) or "none"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    grade = commands.add_parser(
+        "grade", help="grade a batch of submissions (JSON per submission + CSV gradebook)",
+        description="Grade submissions; write one JSON result per submission and a CSV "
+        "gradebook. The exit code is 0 whenever the batch ran, whatever the scores.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    grade.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
+                       help="a notebook (nbgrader's submitted/<student>/<assignment>/<nb>.ipynb "
+                       "or any .ipynb), a .py module with the assignment's functions, or a "
+                       "directory: all notebooks below it (or, if it has none, its .py files)")
+    grade.add_argument("--assignment", required=True, metavar="NAME",
+                       help="assignment (hidden suite) to grade against")
+    grade.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="submissions graded in parallel (default: 1)")
+    grade.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="where the JSON results and gradebook.csv go "
+                       "(default: ./autograder-results/<assignment>)")
+    grade.add_argument("--json", type=Path, default=None, metavar="FILE",
+                       help="also write all results of this batch as one JSON list "
+                       "('-' for standard output)")
+    grade.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                       help="grade only the K-th of N deterministic parts of the batch "
+                       "(K from 1 to N), for spreading a class over machines")
+    grade.add_argument("--force", action="store_true",
+                       help="grade again even when an up-to-date result exists")
+    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_source(grade)
+    _add_limits(grade)
+
+    check = commands.add_parser(
+        "check", help="grade one notebook or .py and print a readable report",
+        description="Grade one submission and print, for each function, the points and which "
+        "checks failed and why (the hidden inputs are never shown).")
+    check.add_argument("submission", type=Path, metavar="NOTEBOOK_OR_PY")
+    check.add_argument("--assignment", default=None, metavar="NAME",
+                       help="assignment to check against (default: guessed from the file or "
+                       "folder name)")
+    check.add_argument("--json", type=Path, default=None, metavar="FILE",
+                       help="also write the full JSON result ('-' for standard output)")
+    _add_source(check)
+    _add_limits(check)
+
+    book = commands.add_parser(
+        "gradebook", help="rebuild gradebook.csv from JSON results (e.g. merge shards)",
+        description="Collect the JSON results of one assignment from the given directories "
+        "into --out (copies) and write --out/gradebook.csv.")
+    book.add_argument("results", nargs="*", type=Path, metavar="RESULT_DIR")
+    book.add_argument("--assignment", required=True, metavar="NAME")
+    book.add_argument("--out", type=Path, required=True, metavar="DIR")
+    return parser
+
+
+def collect_submissions(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory gives its notebooks (searched recursively, checkpoints
+    skipped), or its .py files when it holds no notebook at all."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        files = [c for c in sorted(path.rglob("*")) if c.is_file() and not any(
+            p.startswith(".") or p in ("__pycache__", ".ipynb_checkpoints")
+            for p in c.relative_to(path).parts)]
+        notebooks = [c for c in files if c.suffix == ".ipynb"]
+        found += notebooks or [c for c in files if c.suffix == ".py"]
+    return list(dict.fromkeys(found))
+
+
+def _limits(args) -> Limits:
+    return Limits(call_timeout=args.call_timeout, submission_timeout=args.submission_timeout,
+                  memory_mb=args.memory_mb, load_timeout=max(args.call_timeout, 1.0))
+
+
+def _write_json(target: Path | None, payload) -> None:
+    if target is None:
+        return
+    text = json.dumps(payload, indent=2) + "\n"
+    if str(target) == "-":
+        sys.stdout.write(text)
+    else:
+        from autograder.results import atomic_write
+        atomic_write(target, text)
+
+
+def _guess_assignment(path: Path) -> str | None:
+    suites = _suites()
+    for candidate in (path.parent.name, path.stem):
+        if candidate in suites:
+            return candidate
+    matches = [s for s in suites if s in path.stem]
+    if len(matches) == 1:
+        return matches[0]
+    return suites[0] if len(suites) == 1 else None
+
+
+def _cmd_grade(args, parser) -> int:
+    from autograder.runner import GradeOptions, default_source_dir, grade_batch
+    if args.assignment not in _suites():
+        parser.error(f"no hidden suite for {args.assignment!r}; known: {', '.join(_suites())}")
+    missing = [str(p) for p in args.submissions if not p.exists()]
+    if missing:
+        parser.error(f"no such file or directory: {', '.join(missing)}")
+    submissions = collect_submissions(args.submissions)
+    if not submissions:
+        parser.error("no .ipynb or .py submissions found")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    out = args.out or Path("autograder-results") / args.assignment
+    options = GradeOptions(assignment=args.assignment,
+                           source_dir=args.source or default_source_dir(),
+                           out_dir=out, limits=_limits(args))
+    summary = grade_batch(submissions, options, jobs=args.jobs, shard=args.shard,
+                          force=args.force, progress=not args.no_progress)
+    _write_json(args.json, summary.results)
+    stream = sys.stderr if str(args.json) == "-" else sys.stdout
+    for result in summary.results:
+        print(f"{result['name']:40s} {result['score']:6g} / {result['max_score']:g}", file=stream)
+    print(f"{len(summary.graded)} graded, {len(summary.skipped)} up to date (skipped), "
+          f"{len(summary.failed)} failed to grade; results in {out}"
+          + (f", gradebook {summary.gradebook}" if summary.gradebook else ""), file=stream)
+    return 0
+
+
+def _cmd_check(args, parser) -> int:
+    from autograder.results import format_report
+    from autograder.runner import GradeOptions, default_source_dir, grade_submission, warm_up
+    if not args.submission.is_file():
+        parser.error(f"no such file: {args.submission}")
+    assignment = args.assignment or _guess_assignment(args.submission)
+    if assignment is None or assignment not in _suites():
+        parser.error(f"say which assignment with --assignment (known: {', '.join(_suites())})")
+    warm_up(assignment)
+    options = GradeOptions(assignment=assignment, source_dir=args.source or default_source_dir(),
+                           limits=_limits(args))
+    result = grade_submission(args.submission, options)
+    _write_json(args.json, result)
+    stream = sys.stderr if str(args.json) == "-" else sys.stdout
+    stream.write(format_report(result))
+    return 0
+
+
+def _cmd_gradebook(args, parser) -> int:
+    from autograder.results import read_result, write_gradebook, write_result
+    from autograder.suites import load_suite
+    try:
+        suite = load_suite(args.assignment)
+    except ValueError as exc:
+        parser.error(str(exc))
+    collected = {}
+    for directory in [args.out, *args.results]:
+        for path in sorted(Path(directory).glob("*.json")):
+            result = read_result(path)
+            if result is not None and result.get("assignment") == args.assignment:
+                collected[result["name"]] = result
+    for result in collected.values():
+        if not (args.out / f"{result['name']}.json").exists():
+            write_result(args.out, result)
+    path = write_gradebook(list(collected.values()), args.out / "gradebook.csv",
+                           list(suite.functions))
+    print(f"{len(collected)} results -> {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = {"grade": _cmd_grade, "check": _cmd_check, "gradebook": _cmd_gradebook}
+    return command[args.command](args, parser)

@@ -1,0 +1,149 @@
+"""Result files: one JSON per submission, written atomically, and the CSV gradebook.
+
+JSON schema (`"schema": "autograder-result/1"`); everything except `run` is the *graded part*
+and is identical when the same submission is graded twice with the same suite:
+
+    {
+      "schema": "autograder-result/1",
+      "name": "alice__a2_fully_connected",       # the file stem in --out
+      "assignment": "a2_fully_connected",
+      "submission": {"path": ..., "kind": "notebook" | "python", "student": "alice" | null,
+                     "notebook": "a2_fully_connected", "sha256": ...},
+      "suite_version": "16 hex digits (hash of the suite's files)",
+      "key": "hash of submission + source notebook + suite + autograder version (resume)",
+      "score": 17.0, "max_score": 24.0,
+      "functions": {"affine_forward": {"score": 4.0, "max_score": 4.0, "passed": 3,
+                                       "total": 3, "status": "passed" | "partial" | "failed"}},
+      "tests": [{"id": "test_affine_relu.py::test_...", "function": "affine_forward",
+                 "points": 2.0, "max_points": 2.0, "passed": true, "message": "passed"}],
+      "errors": [{"function": "svm_loss" | null, "message": "..."}],
+      "notes": ["cell affine_forward: IPython magics made inert", ...],
+      "sandbox": {"namespaces": ..., "network": ..., "filesystem": ..., "user": ...,
+                  "rlimits": {...}},
+      "run": {"started": ISO time, "seconds": 1.23, "host": ..., "autograder": "0.1.0",
+              "restarts": 0, "stdout_bytes": 0, "stderr_bytes": 0}   # excluded from comparisons
+    }
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["SCHEMA", "atomic_write", "write_result", "read_result", "graded_part",
+           "write_gradebook", "format_report", "result_names"]
+
+SCHEMA = "autograder-result/1"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader (or a crash) never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def write_result(out_dir: Path, result: dict) -> Path:
+    path = Path(out_dir) / f"{result['name']}.json"
+    atomic_write(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def read_result(path: Path) -> dict | None:
+    """A result file, or None if it is missing or unreadable (it will be graded again)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == SCHEMA else None
+
+
+def graded_part(result: dict) -> dict:
+    """The result without its `run` block: what must be identical on a re-grade."""
+    return {k: v for k, v in result.items() if k != "run"}
+
+
+def result_names(paths: list[Path], describe) -> dict[Path, str]:
+    """A file stem per submission: `<student>__<notebook>` in nbgrader's layout, else the file
+    stem; stems that collide in the batch get a short hash of their path."""
+    names = {}
+    for path in paths:
+        sub = describe(path)
+        names[path] = f"{sub.student}__{sub.notebook}" if sub.student else path.stem
+    counts: dict[str, int] = {}
+    for name in names.values():
+        counts[name] = counts.get(name, 0) + 1
+    for path, name in names.items():
+        if counts[name] > 1:
+            digest = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:8]
+            names[path] = f"{name}__{digest}"
+    return names
+
+
+def write_gradebook(results: list[dict], path: Path, functions: list[str]) -> Path:
+    """CSV: one row per submission, sorted by name; per-function scores as columns."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["name", "student", "notebook", "score", "max_score", "percent",
+                     *functions, "errors", "path"])
+    for result in sorted(results, key=lambda r: r["name"]):
+        sub = result.get("submission", {})
+        max_score = result.get("max_score") or 0
+        percent = round(100 * result.get("score", 0) / max_score, 2) if max_score else 0.0
+        per_function = [result.get("functions", {}).get(f, {}).get("score", "") for f in functions]
+        writer.writerow([result["name"], sub.get("student") or "", sub.get("notebook", ""),
+                         result.get("score", 0), max_score, percent, *per_function,
+                         len(result.get("errors", [])), sub.get("path", "")])
+    atomic_write(path, buffer.getvalue())
+    return path
+
+
+def format_report(result: dict) -> str:
+    """The readable report of `autograder check`: per function, points and failed checks."""
+    lines = [f"Assignment {result['assignment']}: {result['submission']['path']}",
+             f"Score: {result['score']:g} / {result['max_score']:g}", ""]
+    function_errors: dict[str | None, list[str]] = {}
+    for error in result.get("errors", []):
+        function_errors.setdefault(error.get("function"), []).append(error["message"])
+    for message in function_errors.get(None, []):
+        lines.append(f"! {message}")
+    for name, summary in result.get("functions", {}).items():
+        mark = {"passed": "ok  ", "partial": "part", "failed": "FAIL"}.get(summary["status"], "")
+        lines.append(f"[{mark}] {name}: {summary['score']:g} / {summary['max_score']:g} points "
+                     f"({summary['passed']} of {summary['total']} checks passed)")
+        shown = set()
+        for test in result.get("tests", []):
+            if test["function"] != name or test["passed"] or test["message"] in shown:
+                continue
+            shown.add(test["message"])
+            check = test["id"].split("::")[-1].removeprefix("test_").replace("_", " ")
+            lines.append(f"    - {check}: {test['message']}")
+    notes = result.get("notes", [])
+    if notes:
+        lines += ["", "Notes:"] + [f"  - {note}" for note in notes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,82 @@
+"""Hidden suite of a2_fully_connected: every function of the assignment's contract.
+
+The oracle is course_lib: every expected value is computed by the library in the trusted
+parent, on inputs drawn from fixed seeds, so grading is deterministic. test_affine_relu.py and
+test_losses.py grade the layers and losses; test_two_layer_net.py, test_optimizers.py,
+test_batchnorm.py, test_layernorm.py, test_dropout.py and test_training.py the rest
+(TwoLayerNet is built in the sandbox and its methods are called there, see _objects.py).
+"""
+
+NOTEBOOK = "a2_fully_connected"
+
+# Which position of a returned tuple stays in the sandbox (the cache of a forward pass).
+FUNCTIONS = {
+    "affine_forward": {"opaque": [1]},
+    "affine_backward": {},
+    "relu_forward": {"opaque": [1]},
+    "relu_backward": {},
+    "softmax_loss": {},
+    "svm_loss": {},
+    "TwoLayerNet": {"opaque": [-1]},         # the model object stays in the sandbox
+    "sgd": {},
+    "sgd_momentum": {},
+    "sgd_nesterov": {},
+    "adagrad": {},
+    "rmsprop": {},
+    "adam": {},
+    "batchnorm_forward": {"opaque": [1]},
+    "batchnorm_backward": {},
+    "batchnorm_backward_alt": {},
+    "layernorm_forward": {"opaque": [1]},
+    "layernorm_backward": {},
+    "dropout_forward": {"opaque": [1]},
+    "dropout_backward": {},
+    "train_digits_model": {},
+}
+
+_REFERENCE = "it is the library's reference implementation; write your own with numpy"
+FORBIDDEN = {
+    "course_lib": _REFERENCE,
+    "scipy.special": "implement the softmax and its log-sum-exp yourself",
+}
+# Helpers of the library a student may use; the training task runs the student's model and
+# update rule with course_lib.Solver (which imports the schedules).
+ALLOWED = ["course_lib.gradient_check", "course_lib.data", "course_lib.plotting",
+           "course_lib.validation", "course_lib.solver", "course_lib.schedules"]
+
+
+def warm() -> None:
+    """Compile/load every oracle path the tests use (float64), once, before workers start."""
+    import numpy as np
+
+    from course_lib import (
+        TwoLayerNet,
+        affine_backward,
+        affine_forward,
+        batchnorm_backward,
+        batchnorm_forward,
+        layernorm_backward,
+        layernorm_forward,
+        load_digits,
+        relu_backward,
+        relu_forward,
+        softmax_loss,
+        svm_loss,
+    )
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 2)), rng.standard_normal((6, 4)), np.zeros(4)
+    out, cache = affine_forward(x, w, b)
+    affine_backward(np.ones_like(out), cache)
+    out, cache = relu_forward(x)
+    relu_backward(np.ones_like(out), cache)
+    scores, y = rng.standard_normal((3, 4)), np.array([0, 1, 3])
+    softmax_loss(scores, y)
+    svm_loss(scores, y)
+    x = rng.standard_normal((4, 3))
+    gamma, beta = np.ones(3), np.zeros(3)
+    out, cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})
+    batchnorm_backward(np.ones_like(out), cache)
+    out, cache = layernorm_forward(x, gamma, beta, {})
+    layernorm_backward(np.ones_like(out), cache)
+    TwoLayerNet(input_dim=3, hidden_dim=2, num_classes=2, seed=0).loss(x, np.array([0, 1, 0, 1]))
+    load_digits(flatten=True)           # imports scikit-learn once per worker

@@ -1,0 +1,247 @@
+"""The a2_fully_connected assignment is valid: its hidden suite grades what it should.
+
+* the source notebook's own solutions score 100% through the runner (as does the fixture module
+  tests/fixtures/assignments/a2_fully_connected/solution.py, which is those solutions);
+* the release notebook (nbgrader's ClearSolutions applied to the source) scores 0 on every
+  graded function;
+* every mutant (mutants/*.py: the solution with ONE documented bug) loses points on the
+  function it attacks;
+* every alternative (alternatives/*.py: other correct implementations) scores 100%;
+* each test cell's points equal the suite's total for its function, and the notebook runs top
+  to bottom in a real kernel.
+
+All submissions are graded in one batch (`grade_batch`, two worker processes).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "a2_fully_connected"
+SOURCE_DIR = ROOT / "assignments" / "source"
+NOTEBOOK = SOURCE_DIR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+FIXTURES = Path(__file__).parent / "fixtures" / "assignments" / ASSIGNMENT
+SOLUTION = FIXTURES / "solution.py"
+MUTANTS = sorted((FIXTURES / "mutants").glob("*.py"))
+ALTERNATIVES = sorted((FIXTURES / "alternatives").glob("*.py"))
+# What a visible check may import from the library (never a reference layer).
+ALLOWED_FROM_COURSE_LIB = {"Solver", "load_digits", "show_image_grid"}
+ALLOWED_COURSE_LIB_MODULES = ("course_lib.gradient_check", "course_lib.data",
+                              "course_lib.plotting")
+
+
+@lru_cache(maxsize=1)
+def _source_text() -> str:
+    return NOTEBOOK.read_text()
+
+
+def read_source() -> nbformat.NotebookNode:
+    """A fresh copy of the source notebook (callers may modify it)."""
+    return nbformat.reads(_source_text(), as_version=4)
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def solution_cells(nb) -> dict[str, str]:
+    return {nbgrader_meta(c)["grade_id"]: c.source for c in nb.cells
+            if c.cell_type == "code" and nbgrader_meta(c).get("solution")}
+
+
+def grade_cells(nb) -> dict[str, float]:
+    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c)["points"]) for c in nb.cells
+            if c.cell_type == "code" and nbgrader_meta(c).get("grade")}
+
+
+def graded_functions() -> list[str]:
+    return list(solution_cells(read_source()))
+
+
+def mutant_spec(path: Path) -> tuple[str, str, str]:
+    """(attacked function, old text, new text) from a mutant's docstring."""
+    doc = ast.get_docstring(ast.parse(path.read_text()), clean=False)
+    function = re.search(r"attacks (\w+)\.", doc).group(1)
+    old, new = re.search(r"--- old\n(.*?)--- new\n(.*?)--- end\n", doc, re.S).groups()
+    return function, old, new
+
+
+def code_after_docstring(path: Path) -> str:
+    return path.read_text().split('"""\n', 1)[1]
+
+
+# ----------------------------------------------------------------------------- structure (fast)
+
+def test_every_graded_function_has_a_solution_cell_and_a_test_cell():
+    nb = read_source()
+    solutions, tests = solution_cells(nb), grade_cells(nb)
+    assert {f"test_{name}" for name in solutions} == set(tests)
+    assert len(solutions) == 21
+    for name, source in solutions.items():
+        assert "### BEGIN SOLUTION" in source and "### END SOLUTION" in source, name
+        assert re.search(rf"^(def|class) {name}\b", source, re.M), name
+
+
+def test_hidden_suite_registers_every_graded_function():
+    from autograder.suites import load_suite
+    suite = load_suite(ASSIGNMENT)
+    missing = [f for f in graded_functions() if f not in suite.functions]
+    assert not missing, (f"autograder/suites/{ASSIGNMENT}/__init__.py must list these in "
+                         f"FUNCTIONS: {missing}")
+    assert {"course_lib.solver", "course_lib.schedules"} <= set(suite.allowed), \
+        "the training task needs course_lib.Solver, so ALLOWED must include course_lib.solver"
+
+
+def test_fixture_solution_module_is_the_notebook_solutions():
+    nb = read_source()
+    cells = [source.strip("\n") + "\n" for source in solution_cells(nb).values()]
+    body = code_after_docstring(SOLUTION)
+    preamble, functions = body.split("\n\n\n", 1)
+    assert "from course_lib import Solver" in preamble
+    assert functions == "\n\n".join(cells)
+
+
+def test_free_response_questions_are_manually_graded_markdown_cells():
+    nb = read_source()
+    questions = [c for c in nb.cells if c.cell_type == "markdown"
+                 and nbgrader_meta(c).get("solution") and nbgrader_meta(c).get("grade")]
+    assert len(questions) == 4
+    assert all(float(nbgrader_meta(c)["points"]) > 0 for c in questions)
+
+
+def test_visible_checks_import_no_reference_layer():
+    """Test cells, setup and demo cells may use the gradient checks, data, plots and Solver."""
+    nb = read_source()
+    for cell in nb.cells:
+        if cell.cell_type != "code" or nbgrader_meta(cell).get("solution"):
+            continue
+        source = "\n".join(line for line in cell.source.splitlines()
+                           if not line.lstrip().startswith("%"))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module == "course_lib":
+                names = {alias.name for alias in node.names}
+                assert names <= ALLOWED_FROM_COURSE_LIB, names
+            elif isinstance(node, ast.ImportFrom) and node.module.startswith("course_lib"):
+                assert node.module.startswith(ALLOWED_COURSE_LIB_MODULES), node.module
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("course_lib") for a in node.names)
+
+
+def test_release_removes_every_solution_and_model_answer(release_notebook):
+    nb = nbformat.read(release_notebook, as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    assert "BEGIN SOLUTION" not in text and "Model answer" not in text
+    assert text.count("raise NotImplementedError()") >= len(graded_functions())
+    assert set(grade_cells(nb)) == set(grade_cells(read_source()))
+
+
+def test_there_are_enough_mutants_and_alternatives():
+    attacked = {mutant_spec(path)[0] for path in MUTANTS}
+    assert len(MUTANTS) >= 16 and len(ALTERNATIVES) >= 3
+    assert attacked == set(graded_functions()), "every graded function has a mutant"
+
+
+@pytest.mark.parametrize("path", MUTANTS, ids=[p.stem for p in MUTANTS])
+def test_mutant_is_the_solution_with_its_documented_substitution(path):
+    function, old, new = mutant_spec(path)
+    solution = code_after_docstring(SOLUTION)
+    assert solution.count(old) == 1
+    assert code_after_docstring(path) == solution.replace(old, new, 1)
+    assert function in solution_cells(read_source())
+
+
+# ----------------------------------------------------------------------------- grading (slow)
+
+@pytest.fixture(scope="module")
+def release_notebook(tmp_path_factory) -> Path:
+    """nbgrader's ClearSolutions applied to the source notebook (what students receive)."""
+    from nbgrader.preprocessors import ClearSolutions
+    nb, _ = ClearSolutions().preprocess(read_source(), {})
+    path = tmp_path_factory.mktemp("release") / f"release_{ASSIGNMENT}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def graded(release_notebook, tmp_path_factory) -> dict[str, dict]:
+    """Every submission of this file graded once: file stem -> result.
+
+    The release copy is named release_<assignment>.ipynb, so stems are unique; results are
+    matched by their submission path (the runner names them its own way).
+    """
+    from autograder.runner import GradeOptions, grade_batch
+    paths = [NOTEBOOK, release_notebook, SOLUTION, *MUTANTS, *ALTERNATIVES]
+    out = tmp_path_factory.mktemp("results")
+    options = GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR, out_dir=out)
+    summary = grade_batch(paths, options, jobs=2, progress=False, gradebook=False)
+    assert not summary.failed, summary.failed
+    by_path = {Path(r["submission"]["path"]).resolve(): r for r in summary.results}
+    return {path.stem: by_path[path.resolve()] for path in paths}
+
+
+def explain(result: dict) -> str:
+    failed = [f"{t['id']}: {t['message']}" for t in result["tests"] if not t["passed"]]
+    return "\n".join(failed[:10] + [e["message"][:500] for e in result["errors"][:5]])
+
+
+@pytest.mark.slow
+def test_source_notebook_scores_full_marks(graded):
+    result = graded[ASSIGNMENT]
+    assert set(result["functions"]) >= set(graded_functions())
+    assert result["score"] == result["max_score"] > 0, explain(result)
+
+
+@pytest.mark.slow
+def test_solution_module_scores_full_marks(graded):
+    result = graded["solution"]
+    assert result["score"] == result["max_score"] > 0, explain(result)
+
+
+@pytest.mark.slow
+def test_test_cell_points_equal_the_suite_totals(graded):
+    functions = graded[ASSIGNMENT]["functions"]
+    points = grade_cells(read_source())
+    assert {name: points[f"test_{name}"] for name in graded_functions()} == \
+        {name: functions[name]["max_score"] for name in graded_functions()}
+
+
+@pytest.mark.slow
+def test_release_notebook_scores_zero_on_every_function(graded):
+    result = graded[f"release_{ASSIGNMENT}"]
+    scored = {f: s["score"] for f, s in result["functions"].items() if s["score"] > 0}
+    assert not scored, scored
+    assert result["max_score"] == graded[ASSIGNMENT]["max_score"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", MUTANTS, ids=[p.stem for p in MUTANTS])
+def test_mutant_loses_points_on_the_function_it_attacks(graded, path):
+    function, _, _ = mutant_spec(path)
+    scores = graded[path.stem]["functions"][function]
+    assert scores["score"] < scores["max_score"], f"{path.stem} keeps full marks on {function}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ALTERNATIVES, ids=[p.stem for p in ALTERNATIVES])
+def test_alternative_scores_full_marks(graded, path):
+    result = graded[path.stem]
+    assert result["score"] == result["max_score"] > 0, explain(result)
+
+
+@pytest.mark.slow
+def test_source_notebook_runs_top_to_bottom_in_a_kernel(tmp_path):
+    from nbclient import NotebookClient
+    nb = read_source()
+    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")]
+    assert not errors, errors[:3]

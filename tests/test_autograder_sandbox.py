@@ -1,0 +1,255 @@
+"""The sandbox on its own: a real child process per test, driven through `Sandbox`.
+
+Checks the isolation it reports (network, file system, user, limits), timeouts and crashes
+(with restart and replay of the loaded code), caches kept in the child, capped output, the
+forbidden-import guard, and that no process outlives the sandbox or a dead grader.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.forbidden import Policy
+from autograder.protocol import Handle, Rejected
+from autograder.sandbox import Limits, Sandbox, SandboxFailure, isolation_mode
+
+LIMITS = Limits(call_timeout=2, load_timeout=5, submission_timeout=60)
+POLICY = Policy({"course_lib": "it is the reference", "torch": "no frameworks"},
+                ["course_lib.gradient_check"])
+NAMESPACES = isolation_mode()[0] != "none"
+
+
+def unit(code: str, name: str = "u") -> dict:
+    return {"id": name, "file": "module", "code": textwrap.dedent(code)}
+
+
+@pytest.fixture
+def sandbox():
+    box = Sandbox(assignment="a2_fully_connected", policy=POLICY.as_config(), limits=LIMITS)
+    yield box
+    box.close()
+
+
+def processes_of(marker: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"autograder.sandbox_child" in cmdline and marker.encode() in cmdline:
+            pids.append(int(entry))
+    return pids
+
+
+def test_functions_are_called_and_caches_stay_in_the_child(sandbox, rng):
+    sandbox.load([unit("""
+        import numpy as np
+        def forward(x):
+            return 2 * x, {"secret": x, "obj": object()}
+        def backward(dout, cache):
+            return dout * cache["secret"]
+    """)])
+    x = rng.standard_normal((3, 2))
+    outcome = sandbox.call("forward", (x,), opaque=[1], echo=[0])
+    out, cache = outcome.value
+    assert type(out) is np.ndarray and np.array_equal(out, 2 * x)
+    assert isinstance(cache, Handle)
+    np.testing.assert_array_equal(outcome.args_after[0], x)
+    dx = sandbox.call("backward", (np.ones_like(x), cache)).value
+    np.testing.assert_array_equal(dx, x)
+
+
+def test_a_raising_unit_is_reported_and_loading_goes_on(sandbox):
+    results = sandbox.load([unit("def f():\n    return 1\n", "a"),
+                            unit("raise ValueError('nope')\n", "b"),
+                            unit("def g():\n    return 2\n", "c")])
+    assert results["a"]["ok"] and results["c"]["ok"]
+    assert results["b"]["error"]["type"] == "ValueError"
+    assert results["b"]["error"]["where"]["line"] == 1
+    assert sandbox.inspect(["f", "g", "h"]) == {"f": "function", "g": "function", "h": "missing"}
+
+
+def test_a_hanging_call_times_out_and_the_sandbox_restarts_with_the_code_loaded(sandbox):
+    sandbox.load([unit("def spin():\n    while True:\n        pass\n"),
+                  unit("def one():\n    return 1\n", "v")])
+    start = time.monotonic()
+    with pytest.raises(SandboxFailure) as failure:
+        sandbox.call("spin")
+    assert failure.value.kind == "timeout" and time.monotonic() - start < 10
+    assert sandbox.call("one").value == 1
+    assert sandbox.restarts == 1
+
+
+def test_exit_and_os_exit_in_a_call_are_reported(sandbox):
+    sandbox.load([unit("import os, sys\ndef leave():\n    sys.exit(3)\n"
+                       "def vanish():\n    os._exit(5)\n")])
+    outcome = sandbox.call("leave")
+    assert not outcome.ok and outcome.error["type"] == "SystemExit"
+    with pytest.raises(SandboxFailure) as failure:
+        sandbox.call("vanish")
+    assert failure.value.kind == "crashed" and "code 5" in failure.value.message
+
+
+def test_a_unit_that_kills_or_hangs_the_child_is_skipped_and_the_rest_loads(sandbox):
+    results = sandbox.load([unit("def f():\n    return 1\n", "a"),
+                            unit("import os\nos._exit(1)\n", "b"),
+                            unit("while True:\n    pass\n", "c"),
+                            unit("def g():\n    return 2\n", "d")])
+    assert results["b"]["failure"] == "crashed" and results["c"]["failure"] == "timeout"
+    assert sandbox.call("f").value == 1 and sandbox.call("g").value == 2
+
+
+def test_values_that_cannot_cross_are_rejected_by_type(sandbox):
+    sandbox.load([unit("""
+        import os
+        import numpy as np
+        class Liar(np.ndarray):
+            def __eq__(self, other):
+                return True
+        class Payload:
+            def __reduce__(self):
+                return (os.system, ("touch /tmp/AUTOGRADER_SANDBOX_UNPICKLED",))
+        def liar():
+            return np.zeros(3).view(Liar)
+        def payload():
+            return Payload()
+    """)])
+    assert isinstance(sandbox.call("liar").value, Rejected)
+    assert isinstance(sandbox.call("payload").value, Rejected)
+    assert not os.path.exists("/tmp/AUTOGRADER_SANDBOX_UNPICKLED")
+
+
+def test_memory_limit_turns_a_bomb_into_memory_error(sandbox):
+    sandbox.load([unit("def bomb():\n    return bytearray(64 * 1024 ** 3)\n")])
+    outcome = sandbox.call("bomb")
+    assert not outcome.ok and outcome.error["type"] == "MemoryError"
+
+
+def test_output_is_drained_and_capped(sandbox):
+    sandbox.load([unit("print('x' * (30 * 1024 * 1024))\n")])
+    sandbox.close()
+    assert sandbox.stdout_bytes >= 30 * 1024 * 1024
+    assert len(sandbox.stdout_head) == LIMITS.output_kb * 1024
+
+
+def test_forbidden_imports_are_refused_and_recorded(sandbox):
+    sandbox.load([unit("""
+        import importlib, sys
+        def framework():
+            import torch
+        def reference():
+            import course_lib
+            return sys.modules["course_lib"].affine_forward(1, 2, 3)
+        def allowed():
+            from course_lib.gradient_check import rel_error
+            return float(rel_error(1.0, 1.0))
+    """)])
+    outcome = sandbox.call("framework", function="framework")
+    assert outcome.error["type"] in ("ImportError", "ModuleNotFoundError")
+    assert "no frameworks" in outcome.error["message"]
+    outcome = sandbox.call("reference", function="reference")
+    assert not outcome.ok and "not allowed here" in outcome.error["message"]
+    assert sandbox.call("allowed").value == 0.0
+    seen = {(e["context"], e["what"]) for e in sandbox.events}
+    assert ("call:framework", "torch") in seen
+    assert ("call:reference", "course_lib.layers.affine.affine_forward") in seen
+
+
+@pytest.mark.skipif(not NAMESPACES, reason="no namespaces: " + isolation_mode()[2])
+def test_no_network_and_a_read_only_file_system_outside_the_workdir(sandbox, tmp_path):
+    target = Path(__file__).resolve().parent / "AUTOGRADER_SANDBOX_WRITTEN"
+    sandbox.load([unit(f"""
+        import os, socket
+        def probe():
+            s = socket.socket()
+            s.settimeout(1)
+            network = s.connect_ex(("1.1.1.1", 53))
+            try:
+                open({str(target)!r}, "w").write("x")
+                outside = "written"
+            except OSError as exc:
+                outside = exc.strerror
+            open("inside.txt", "w").write("fine")
+            return network, outside, os.getcwd(), len(os.listdir("/proc")) < 80
+    """)])
+    network, outside, cwd, few_processes = sandbox.call("probe").value
+    assert network != 0 and outside == "Read-only file system" and not target.exists()
+    assert few_processes            # its own PID namespace: no other process is visible
+    assert sandbox.isolation["filesystem"] == "read-only except the working directory"
+    assert sandbox.isolation["network"].startswith("none")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or isolation_mode()[0] != "root",
+                    reason="only root can drop to a user id of its own")
+def test_root_drops_to_an_unprivileged_user_with_a_real_process_limit(sandbox):
+    sandbox.load([unit("""
+        import os, time
+        def fork_fifty():
+            started = 0
+            for _ in range(50):
+                try:
+                    pid = os.fork()
+                except OSError:
+                    break
+                if pid == 0:
+                    time.sleep(60)
+                    os._exit(0)
+                started += 1
+            return os.getuid(), started
+    """)])
+    uid, started = sandbox.call("fork_fifty").value
+    assert uid != 0 and started < LIMITS.nproc
+    assert "unprivileged" in sandbox.isolation["user"]
+    sandbox.close()
+
+    def alive() -> list[str]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == uid:
+                    found.append(Path(f"/proc/{pid}/stat").read_text().split()[2])
+            except OSError:
+                pass
+        return found
+
+    deadline = time.monotonic() + 5          # the kernel tears the namespace down
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive() == []
+
+
+DEAD_GRADER = """
+import sys, time
+from autograder.sandbox import Sandbox, Limits
+box = Sandbox(assignment="x", limits=Limits(call_timeout=600, load_timeout=600), hide=[sys.argv[1]])
+box.load([{"id": "u", "file": "module", "code": "def spin():\\n    while True:\\n        pass\\n"}])
+print(box.proc.pid, flush=True)
+box.call("spin")
+"""
+
+
+def test_sandbox_dies_with_its_grader(tmp_path):
+    marker = str(tmp_path / "dead-grader-marker")
+    grader = subprocess.Popen([sys.executable, "-c", DEAD_GRADER, marker],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        int(grader.stdout.readline())
+        time.sleep(0.5)
+        assert processes_of(marker), "the sandbox did not start"
+        os.kill(grader.pid, signal.SIGKILL)       # the grader dies mid-call
+        grader.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while processes_of(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_of(marker) == []
+    finally:
+        if grader.poll() is None:
+            grader.kill()

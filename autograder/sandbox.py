@@ -206,6 +206,7 @@ class Sandbox:
         self.stdout_head = self.stderr_head = b""
         self.deadline = time.monotonic() + self.limits.submission_timeout
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self._stage: tempfile.TemporaryDirectory | None = None
         self._preloaded: list[dict] | None = None
         self._fresh = True          # the next start is the first one, not a restart
         self._readers: list[_CappedReader] = []
@@ -227,7 +228,11 @@ class Sandbox:
             uid = _sandbox_uid()
         hide = [p for p in self.hide
                 if not any(n == p or n.startswith(p.rstrip("/") + "/") for n in needed)]
-        mount_ns = mode != "none" and not any(n.startswith("/tmp/") for n in needed)
+        mount_ns = mode != "none"
+        # Trees under /tmp (a kit cloned there) survive the child's private /tmp: it builds the
+        # new /tmp on this empty staging directory, binds them in, then moves it over /tmp.
+        if mount_ns and self._stage is None and any(n.startswith("/tmp/") for n in needed):
+            self._stage = tempfile.TemporaryDirectory(prefix="autograder-stage-")
         if self._tmp is None and not mount_ns:
             # Without a mount namespace the child works in a directory made here.
             self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
@@ -239,6 +244,7 @@ class Sandbox:
                "mode": mode if uid is None else "dropped", "uid": uid, "gid": uid,
                "needed_paths": needed, "hide": hide,
                "workdir": self._tmp.name if self._tmp else "/tmp/work",
+               "stage": self._stage.name if self._stage else None,
                "memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                "file_mb": self.limits.file_mb, "nproc": self.limits.nproc,
                "tmpfs_mb": self.limits.tmpfs_mb}
@@ -295,9 +301,10 @@ class Sandbox:
             raise SandboxFailure("timeout", "could not run: the sandbox did not start in "
                                  "time") from None
         except protocol.ProtocolError:
-            self._kill()
-            detail = bytes(self._readers[1].kept[-600:]).decode(errors="replace").strip() \
-                if self._readers else ""
+            readers = self._readers
+            self._kill()  # empties self._readers: read the child's last words first
+            detail = bytes(readers[1].kept[-600:]).decode(errors="replace").strip() \
+                if readers else ""
             raise SandboxFailure("crashed", f"could not run: the sandbox did not start "
                                  f"(exit code {self._last_exit}) {detail}") from None
         self.isolation.update(hello.get("isolation", {}))
@@ -363,9 +370,10 @@ class Sandbox:
             except (protocol.ProtocolError, protocol.ChannelTimeout):
                 pass
         self._kill()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        for folder in (self._tmp, self._stage):
+            if folder is not None:
+                folder.cleanup()
+        self._tmp = self._stage = None
 
     # --- messaging
     def _exchange_deadline(self, seconds: float) -> float:

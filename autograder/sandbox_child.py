@@ -81,11 +81,27 @@ def _blocked_ancestor(path: str, uid: int) -> str | None:
     return None
 
 
+def _private_tmp(cfg: dict) -> None:
+    """A fresh tmpfs on /tmp that still shows the needed trees living under /tmp."""
+    size = f"size={cfg['tmpfs_mb']}m,mode=0755"
+    under_tmp = sorted(p for p in cfg["needed_paths"] if p.startswith("/tmp/"))
+    tops = [p for p in under_tmp if not any(p.startswith(q + "/") for q in under_tmp)]
+    if not tops or not cfg.get("stage"):
+        _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, size)
+        return
+    stage = cfg["stage"]
+    _mount("tmpfs", stage, "tmpfs", _MS_NOSUID | _MS_NODEV, size)
+    for tree in tops:
+        inside = os.path.join(stage, os.path.relpath(tree, "/tmp"))
+        os.makedirs(inside, mode=0o755, exist_ok=True)
+        _mount(tree, inside, None, _MS_BIND | _MS_REC)
+    _mount(stage, "/tmp", None, _MS_MOVE)
+
+
 def _setup_mounts(cfg: dict, notes: dict) -> str:
     """Private /tmp, interpreter reachable by the sandbox user, hidden paths, read-only rest."""
     _mount("none", "/", None, _MS_REC | _MS_PRIVATE)
-    _mount("tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV,
-           f"size={cfg['tmpfs_mb']}m,mode=0755")
+    _private_tmp(cfg)
     uid = cfg.get("uid")
     # A root-only parent directory (e.g. /root/.pyenv) would lock the unprivileged sandbox user
     # out of its own interpreter: bind the needed trees aside, cover the parent with an empty
@@ -124,7 +140,8 @@ def _setup_mounts(cfg: dict, notes: dict) -> str:
     notes["hidden"] = hidden
     readonly, failed = 0, []
     for point, keep in _mount_points():
-        if point == "/tmp" or point.startswith(("/proc", "/sys", "/dev", "/tmp/")):
+        # Trees bound under /tmp (a kit living there) become read-only like the rest.
+        if point == "/tmp" or point.startswith(("/proc", "/sys", "/dev")):
             continue
         try:
             _mount("none", point, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | keep)

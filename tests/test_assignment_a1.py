@@ -5,7 +5,7 @@ agree, the suite gives full marks to correct code and takes points from buggy co
   equal the suite's total for its function.
 - The release notebook (nbgrader's generate preprocessors, ClearSolutions included) scores 0
   on every autograded function.
-- Mutants (tests/fixtures/assignments/a1_linear_classifiers/mutants/, each the reference
+- Mutants (tests/fixtures/assignments/a1_linear_classifiers/mutants.toml, each the reference
   solution with ONE bug, its header naming the function it attacks) lose points on that
   function; correct alternative implementations (alternatives/) get full marks.
 - The notebook runs top to bottom in a real kernel, uses no reference function of course_lib,
@@ -18,7 +18,6 @@ two workers (about 25 s on two cores); those tests are marked slow.
 import ast
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from mutants import build_mutants, load_mutants, mutant_source
 
 from autograder.forbidden import Policy, reference_names
 from autograder.runner import GradeOptions, grade_batch
@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = ROOT / "assignments" / "source"
 NOTEBOOK = SOURCE_DIR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 FIXTURES = ROOT / "tests" / "fixtures" / "assignments" / ASSIGNMENT
-MUTANTS = sorted((FIXTURES / "mutants").glob("*.py"))
+SOLUTION = FIXTURES / "solution.py"
+MUTANTS = load_mutants(FIXTURES)
 ALTERNATIVES = sorted((FIXTURES / "alternatives").glob("*.py"))
 SUITE = load_suite(ASSIGNMENT)
 FUNCTIONS = list(SUITE.functions)
@@ -62,12 +63,6 @@ def cell_points() -> dict[str, float]:
 
 
 
-
-def attacked_function(mutant: Path) -> str:
-    """The function named in the mutant's header: 'Mutant <name>: attacks <function>.'"""
-    match = re.search(r"^\"\"\"Mutant \w+: attacks (\w+)\.", mutant.read_text())
-    assert match, f"{mutant.name}: the header must say which function it attacks"
-    return match.group(1)
 
 
 # ----------------------------------------------------------------------------- the notebook
@@ -151,9 +146,15 @@ def test_notebook_prepares_the_training_data_exactly_as_the_grader():
 
 def test_there_are_enough_mutants_and_alternatives_and_every_mutant_names_a_graded_function():
     assert len(MUTANTS) >= 10 and len(ALTERNATIVES) >= 3
-    attacked = {attacked_function(m) for m in MUTANTS}
+    attacked = {mutant.attacks for mutant in MUTANTS}
     assert attacked <= set(FUNCTIONS)
     assert attacked == set(FUNCTIONS), "every graded function has at least one mutant"
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_substitution_applies_exactly_once_to_the_solution(mutant):
+    source = mutant_source(SOLUTION, mutant)  # raises unless `old` occurs exactly once
+    assert source != SOLUTION.read_text()
 
 
 @pytest.mark.slow
@@ -212,7 +213,8 @@ def graded(tmp_path_factory):
     release_path = tmp / "release" / f"{ASSIGNMENT}_release.ipynb"
     release_path.parent.mkdir()
     nbformat.write(release, release_path)
-    summary = grade_batch([release_path, *MUTANTS, *ALTERNATIVES],
+    mutants = build_mutants(SOLUTION, MUTANTS, tmp / "mutants")
+    summary = grade_batch([release_path, *mutants, *ALTERNATIVES],
                           GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR,
                                        out_dir=tmp / "results"),
                           jobs=2, force=True, progress=False, gradebook=False)
@@ -230,12 +232,12 @@ def test_release_notebook_scores_zero_on_every_autograded_function(graded):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.stem for m in MUTANTS])
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_mutant_loses_points_on_the_function_it_attacks(graded, mutant):
-    result = graded[mutant.stem]
-    function = attacked_function(mutant)
+    result = graded[mutant.name]
+    function = mutant.attacks
     summary = result["functions"][function]
-    assert summary["score"] < summary["max_score"], f"{mutant.stem} kept all points of {function}"
+    assert summary["score"] < summary["max_score"], f"{mutant.name} kept all points of {function}"
     assert not result["errors"] or all(e["function"] == function for e in result["errors"])
 
 

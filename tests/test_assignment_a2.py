@@ -4,7 +4,7 @@
   tests/fixtures/assignments/a2_fully_connected/solution.py, which is those solutions);
 * the release notebook (nbgrader's ClearSolutions applied to the source) scores 0 on every
   graded function;
-* every mutant (mutants/*.py: the solution with ONE documented bug) loses points on the
+* every mutant (mutants.toml: the solution with ONE documented bug) loses points on the
   function it attacks;
 * every alternative (alternatives/*.py: other correct implementations) scores 100%;
 * each test cell's points equal the suite's total for its function, and the notebook runs top
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from mutants import build_mutants, load_mutants, mutant_source
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "a2_fully_connected"
@@ -29,7 +30,7 @@ SOURCE_DIR = ROOT / "assignments" / "source"
 NOTEBOOK = SOURCE_DIR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 FIXTURES = Path(__file__).parent / "fixtures" / "assignments" / ASSIGNMENT
 SOLUTION = FIXTURES / "solution.py"
-MUTANTS = sorted((FIXTURES / "mutants").glob("*.py"))
+MUTANTS = load_mutants(FIXTURES)
 ALTERNATIVES = sorted((FIXTURES / "alternatives").glob("*.py"))
 # What a visible check may import from the library (never a reference layer).
 ALLOWED_FROM_COURSE_LIB = {"Solver", "load_digits", "show_image_grid"}
@@ -65,12 +66,6 @@ def graded_functions() -> list[str]:
     return list(solution_cells(read_source()))
 
 
-def mutant_spec(path: Path) -> tuple[str, str, str]:
-    """(attacked function, old text, new text) from a mutant's docstring."""
-    doc = ast.get_docstring(ast.parse(path.read_text()), clean=False)
-    function = re.search(r"attacks (\w+)\.", doc).group(1)
-    old, new = re.search(r"--- old\n(.*?)--- new\n(.*?)--- end\n", doc, re.S).groups()
-    return function, old, new
 
 
 def code_after_docstring(path: Path) -> str:
@@ -143,18 +138,16 @@ def test_release_removes_every_solution_and_model_answer(release_notebook):
 
 
 def test_there_are_enough_mutants_and_alternatives():
-    attacked = {mutant_spec(path)[0] for path in MUTANTS}
+    attacked = {mutant.attacks for mutant in MUTANTS}
     assert len(MUTANTS) >= 16 and len(ALTERNATIVES) >= 3
     assert attacked == set(graded_functions()), "every graded function has a mutant"
 
 
-@pytest.mark.parametrize("path", MUTANTS, ids=[p.stem for p in MUTANTS])
-def test_mutant_is_the_solution_with_its_documented_substitution(path):
-    function, old, new = mutant_spec(path)
-    solution = code_after_docstring(SOLUTION)
-    assert solution.count(old) == 1
-    assert code_after_docstring(path) == solution.replace(old, new, 1)
-    assert function in solution_cells(read_source())
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_substitution_applies_exactly_once_to_the_solution(mutant):
+    source = mutant_source(SOLUTION, mutant)  # raises unless `old` occurs exactly once
+    assert source != SOLUTION.read_text()
+    assert mutant.attacks in solution_cells(read_source())
 
 
 # ----------------------------------------------------------------------------- grading (slow)
@@ -177,7 +170,8 @@ def graded(release_notebook, tmp_path_factory) -> dict[str, dict]:
     matched by their submission path (the runner names them its own way).
     """
     from autograder.runner import GradeOptions, grade_batch
-    paths = [NOTEBOOK, release_notebook, SOLUTION, *MUTANTS, *ALTERNATIVES]
+    mutants = build_mutants(SOLUTION, MUTANTS, tmp_path_factory.mktemp("mutants"))
+    paths = [NOTEBOOK, release_notebook, SOLUTION, *mutants, *ALTERNATIVES]
     out = tmp_path_factory.mktemp("results")
     options = GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR, out_dir=out)
     summary = grade_batch(paths, options, jobs=2, progress=False, gradebook=False)
@@ -221,11 +215,11 @@ def test_release_notebook_scores_zero_on_every_function(graded):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", MUTANTS, ids=[p.stem for p in MUTANTS])
-def test_mutant_loses_points_on_the_function_it_attacks(graded, path):
-    function, _, _ = mutant_spec(path)
-    scores = graded[path.stem]["functions"][function]
-    assert scores["score"] < scores["max_score"], f"{path.stem} keeps full marks on {function}"
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_loses_points_on_the_function_it_attacks(graded, mutant):
+    scores = graded[mutant.name]["functions"][mutant.attacks]
+    assert scores["score"] < scores["max_score"], \
+        f"{mutant.name} keeps full marks on {mutant.attacks}"
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@
   module tests/fixtures/assignments/a3_convolutional_nets/solution.py (those same solutions);
 * the release notebook (nbgrader's ClearSolutions applied to the source) scores 0 on every
   graded function;
-* every mutant (mutants/*.py: the solution with ONE documented substitution) loses points on
+* every mutant (mutants.toml: the solution with ONE documented substitution) loses points on
   the function it attacks;
 * every alternative (alternatives/*.py: im2col, stride tricks and einsum, four loops; other
   caches, loop orders and backward derivations) scores 100%;
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from mutants import build_mutants, load_mutants, mutant_source
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "a3_convolutional_nets"
@@ -32,7 +33,7 @@ SOURCE_DIR = ROOT / "assignments" / "source"
 NOTEBOOK = SOURCE_DIR / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 FIXTURES = Path(__file__).parent / "fixtures" / "assignments" / ASSIGNMENT
 SOLUTION = FIXTURES / "solution.py"
-MUTANTS = sorted((FIXTURES / "mutants").glob("*.py"))
+MUTANTS = load_mutants(FIXTURES)
 ALTERNATIVES = sorted((FIXTURES / "alternatives").glob("*.py"))
 FORBIDDEN = FIXTURES / "forbidden" / "uses_the_library_conv.py"
 GRADED_FUNCTIONS = ["conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
@@ -71,12 +72,6 @@ def code_after_docstring(path: Path) -> str:
     return code.split("\n", 1)[1] if code.startswith("# ruff: noqa") else code
 
 
-def mutant_spec(path: Path) -> tuple[str, str, str]:
-    """(attacked function, old text, new text) from a mutant's docstring."""
-    doc = ast.get_docstring(ast.parse(path.read_text()), clean=False)
-    function = re.search(r"attacks (\w+)\.", doc).group(1)
-    old, new = re.search(r"--- old\n(.*?)\n--- new\n(.*?)\n--- end\n", doc, re.S).groups()
-    return function, old, new
 
 
 # ----------------------------------------------------------------------------- structure (fast)
@@ -162,17 +157,16 @@ def test_release_removes_every_solution_and_model_answer(release_notebook):
 
 
 def test_there_are_enough_mutants_and_alternatives():
-    attacked = {mutant_spec(path)[0] for path in MUTANTS}
+    attacked = {mutant.attacks for mutant in MUTANTS}
     assert len(MUTANTS) >= 14 and len(ALTERNATIVES) >= 3
     assert attacked == set(GRADED_FUNCTIONS), "every graded function has a mutant"
 
 
-@pytest.mark.parametrize("path", MUTANTS, ids=[p.stem for p in MUTANTS])
-def test_mutant_is_the_solution_with_its_documented_substitution(path):
-    _, old, new = mutant_spec(path)
-    solution = code_after_docstring(SOLUTION)
-    assert solution.count(old) == 1
-    assert code_after_docstring(path) == solution.replace(old, new, 1)
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_substitution_applies_exactly_once_to_the_solution(mutant):
+    source = mutant_source(SOLUTION, mutant)  # raises unless `old` occurs exactly once
+    assert source != SOLUTION.read_text()
+    assert mutant.attacks in GRADED_FUNCTIONS
 
 
 # ----------------------------------------------------------------------------- grading (slow)
@@ -191,7 +185,8 @@ def release_notebook(tmp_path_factory) -> Path:
 def graded(release_notebook, tmp_path_factory) -> dict[str, dict]:
     """Every submission of this file graded once: file stem -> result."""
     from autograder.runner import GradeOptions, grade_batch
-    paths = [NOTEBOOK, release_notebook, SOLUTION, FORBIDDEN, *MUTANTS, *ALTERNATIVES]
+    mutants = build_mutants(SOLUTION, MUTANTS, tmp_path_factory.mktemp("mutants"))
+    paths = [NOTEBOOK, release_notebook, SOLUTION, FORBIDDEN, *mutants, *ALTERNATIVES]
     out = tmp_path_factory.mktemp("results")
     options = GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR, out_dir=out)
     summary = grade_batch(paths, options, jobs=2, progress=False, gradebook=False)
@@ -236,11 +231,11 @@ def test_release_notebook_scores_zero_on_every_function(graded):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", MUTANTS, ids=[p.stem for p in MUTANTS])
-def test_mutant_loses_points_on_the_function_it_attacks(graded, path):
-    function, _, _ = mutant_spec(path)
-    scores = graded[path.stem]["functions"][function]
-    assert scores["score"] < scores["max_score"], f"{path.stem} keeps full marks on {function}"
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_loses_points_on_the_function_it_attacks(graded, mutant):
+    scores = graded[mutant.name]["functions"][mutant.attacks]
+    assert scores["score"] < scores["max_score"], \
+        f"{mutant.name} keeps full marks on {mutant.attacks}"
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ Parts, in the order a submission meets them:
 * `extraction`  - notebook or .py -> the student's code as small units (plus the instructor's
                   setup from the SOURCE notebook); `forbidden` - which imports an assignment
                   forbids, and a static check of the code for them.
-* `sandbox`     - the child process that runs those units and answers calls (`sandbox_child`),
+* `sandbox`     - the child process that runs those units and answers calls (`sandbox.child`),
                   with the wire format in `protocol` (JSON + raw array bytes, never pickle).
 * `suites/`     - hidden pytest suites, one folder per assignment; `plugin` gives them the
                   `student` fixture and the `points`/`function` markers, `checks` the

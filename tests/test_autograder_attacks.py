@@ -169,6 +169,6 @@ def test_no_sandbox_process_outlives_the_batch(batch):
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "autograder.sandbox_child" in cmdline and marker in cmdline:
+        if "autograder.sandbox.child" in cmdline and marker in cmdline:
             leftovers.append(entry)
     assert leftovers == []

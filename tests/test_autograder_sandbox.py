@@ -44,7 +44,7 @@ def processes_of(marker: str) -> list[int]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"autograder.sandbox_child" in cmdline and marker.encode() in cmdline:
+        if b"autograder.sandbox.child" in cmdline and marker.encode() in cmdline:
             pids.append(int(entry))
     return pids
 

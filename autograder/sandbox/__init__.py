@@ -1,6 +1,6 @@
 """The trusted parent's side of the sandbox: start, feed, call, time out and kill the child.
 
-A `Sandbox` owns one child process (`autograder.sandbox_child`) that holds the student's code.
+A `Sandbox` owns one child process (`autograder.sandbox.child`) that holds the student's code.
 The parent sends requests over a pipe and reads replies with a deadline; it never runs student
 code and never unpickles anything (see `autograder.protocol`). Isolation, strongest first:
 
@@ -250,7 +250,7 @@ class Sandbox:
                "tmpfs_mb": self.limits.tmpfs_mb}
         if mode == "root":
             prefix = (*prefix, "--mount")
-        command = [*prefix, sys.executable, "-s", "-P", "-m", "autograder.sandbox_child",
+        command = [*prefix, sys.executable, "-s", "-P", "-m", "autograder.sandbox.child",
                    json.dumps(cfg)]
         self.isolation = {"namespaces": explanation,
                           "network": "none (network namespace)" if mode != "none" else

@@ -238,14 +238,15 @@ def _chunks(code: str) -> list[tuple[int, str]]:
             chunks[-1][1].append(line)
         if number in starts:
             pending_decorator = line.startswith("@")
-    return [(start, "\n" * (start - 1) + "\n".join(lines) + "\n") for start, lines in chunks]
+    return [(start, "\n".join(lines) + "\n") for start, lines in chunks]
 
 
 def split_units(code: str, label: str, origin: str, declarative_only: bool = False
                 ) -> tuple[list[dict], list[tuple[list[str], str]]]:
     """One unit per top-level statement (statements sharing a line stay together).
 
-    Each unit's code keeps the cell's line numbers, so tracebacks point at the right line.
+    A unit's code starts at its own first line; `line` is where that is in the cell, and the
+    sandbox compiles it there, so tracebacks point at the student's line.
     If the code does not parse, it is cut at column-0 lines and every piece that parses is
     still used; returns (units, problems) with problems as (names it would define, message).
     """
@@ -256,10 +257,13 @@ def split_units(code: str, label: str, origin: str, declarative_only: bool = Fal
         trees = []
         for start, chunk in _chunks(code):
             try:
-                trees.append((start, ast.parse(chunk)))
+                tree = ast.parse(chunk)
+                ast.increment_lineno(tree, start - 1)
+                trees.append((start, tree))
             except SyntaxError as exc:
+                line = (exc.lineno or 1) + start - 1
                 problems.append((_DEF_RE.findall(chunk),
-                                 f"syntax error on line {exc.lineno}: {exc.msg}"))
+                                 f"syntax error on line {line}: {exc.msg}"))
             except (ValueError, MemoryError, RecursionError) as exc:
                 problems.append((_DEF_RE.findall(chunk),
                                  f"code that could not be parsed ({type(exc).__name__})"))
@@ -279,7 +283,9 @@ def split_units(code: str, label: str, origin: str, declarative_only: bool = Fal
                 spans.append([start, end, [stmt]])
     units = []
     for k, (start, end, stmts) in enumerate(spans):
-        body = "\n" * (start - 1) + "\n".join(lines[start - 1:end]) + "\n"
+        # No padding: the sandbox moves the statements to `line` (padding each unit with blank
+        # lines made the work quadratic in the number of statements).
+        body = "\n".join(lines[start - 1:end]) + "\n"
         units.append({"id": f"{origin}:{label}:{k + 1}",
                       "file": "module" if origin == "module" else f"{origin} cell {label}",
                       "code": body, "origin": origin, "cell": label, "line": start,

@@ -70,7 +70,7 @@ def test_each_top_level_statement_is_a_unit_with_its_own_line_numbers():
                                   "a = 1; b = 2\nprint(a)\n", "c1", "student")
     assert problems == []
     assert [u["defines"] for u in units] == [["np"], ["f"], ["a", "b"], []]
-    assert units[1]["line"] == 3 and units[1]["code"].startswith("\n\n@decorate")
+    assert units[1]["line"] == 3 and units[1]["code"].startswith("@decorate")
     assert units[1]["id"] == "student:c1:2" and units[1]["file"] == "student cell c1"
 
 

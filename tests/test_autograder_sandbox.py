@@ -181,9 +181,10 @@ def test_no_network_and_a_read_only_file_system_outside_the_workdir(sandbox, tmp
             return network, outside, os.getcwd(), len(os.listdir("/proc")) < 80
     """)])
     network, outside, cwd, few_processes = sandbox.call("probe").value
-    assert network != 0 and outside == "Read-only file system" and not target.exists()
+    # The kit's tests/ folder is not in the allow-list: it does not exist in there.
+    assert network != 0 and outside == "No such file or directory" and not target.exists()
     assert few_processes            # its own PID namespace: no other process is visible
-    assert sandbox.isolation["filesystem"] == "read-only except the working directory"
+    assert sandbox.isolation["filesystem"].startswith("allow-list root, read-only")
     assert sandbox.isolation["network"].startswith("none")
 
 
@@ -207,7 +208,7 @@ def test_root_drops_to_an_unprivileged_user_with_a_real_process_limit(sandbox):
     """)])
     uid, started = sandbox.call("fork_fifty").value
     assert uid != 0 and started < LIMITS.nproc
-    assert "unprivileged" in sandbox.isolation["user"]
+    assert "a user of its own" in sandbox.isolation["user"]
     sandbox.close()
 
     def alive() -> list[str]:
@@ -229,9 +230,9 @@ def test_root_drops_to_an_unprivileged_user_with_a_real_process_limit(sandbox):
 DEAD_GRADER = """
 import sys, time
 from autograder.sandbox import Sandbox, Limits
-box = Sandbox(assignment="x", limits=Limits(call_timeout=600, load_timeout=600), hide=[sys.argv[1]])
+box = Sandbox(assignment=sys.argv[1], limits=Limits(call_timeout=600, load_timeout=600))
 box.load([{"id": "u", "file": "module", "code": "def spin():\\n    while True:\\n        pass\\n"}])
-print(box.proc.pid, flush=True)
+print(box.process.proc.pid, flush=True)
 box.call("spin")
 """
 
@@ -253,3 +254,132 @@ def test_sandbox_dies_with_its_grader(tmp_path):
     finally:
         if grader.poll() is None:
             grader.kill()
+
+
+# ----------------------------------------------------------------------------- the trust boundary
+# Hostile code run directly in the sandbox, in both modes a grader runs in: as root, and in a
+# user namespace (what an ordinary user gets; forced here with AUTOGRADER_ISOLATION=userns).
+
+MODES = ["root", "userns"] if os.geteuid() == 0 else ["userns"]
+KIT = Path(__file__).resolve().parents[1]
+
+ESCAPE = """
+import ctypes, errno, fcntl, os, termios
+libc = ctypes.CDLL(None, use_errno=True)
+
+def attempt(call, *args):
+    if call(*args) == 0:
+        return "SUCCEEDED"
+    return errno.errorcode.get(ctypes.get_errno(), "?")
+
+def escape():
+    points = [line.split()[4] for line in open("/proc/self/mountinfo")]
+    tried = {}
+    tried["umount"] = sorted({attempt(libc.umount2, p.encode(), 2) for p in points})
+    tried["remount rw"] = sorted({attempt(libc.mount, b"none", p.encode(), None,
+                                          ctypes.c_ulong(32 | 4096), None) for p in points})
+    tried["mount tmpfs"] = attempt(libc.mount, b"tmpfs", b"/tmp", b"tmpfs", ctypes.c_ulong(0),
+                                   None)
+    tried["unshare"] = attempt(libc.unshare, 0x10000000 | 0x00020000)
+    tried["chroot"] = attempt(libc.chroot, b"/tmp")
+    injected = []
+    for fd in range(3):
+        try:
+            fcntl.ioctl(fd, termios.TIOCSTI, b"x")
+            injected.append(fd)
+        except OSError as exc:
+            injected.append(errno.errorcode.get(exc.errno))
+    tried["TIOCSTI"] = sorted(set(map(str, injected)))
+    try:
+        os.open("/dev/tty", os.O_RDWR)
+        tried["/dev/tty"] = "SUCCEEDED"
+    except OSError as exc:
+        tried["/dev/tty"] = errno.errorcode.get(exc.errno)
+    status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+    tried["caps"] = sorted({status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd")})
+    tried["nnp"] = status["NoNewPrivs"].strip()
+    tried["seccomp"] = status["Seccomp"].strip()
+    tried["dev"] = sorted(os.listdir("/dev"))
+    tried["uid"] = os.getuid()
+    return tried
+"""
+
+
+@pytest.fixture(params=MODES)
+def mode_sandbox(request, monkeypatch):
+    from autograder.sandbox import process
+    monkeypatch.setenv("AUTOGRADER_ISOLATION", request.param)
+    process.isolation_mode.cache_clear()
+    if isolation_mode()[0] != request.param:
+        pytest.fail(f"{request.param} mode is not available here: {isolation_mode()[2]}")
+    box = Sandbox(assignment="a2_fully_connected", policy=POLICY.as_config(), limits=LIMITS)
+    yield box
+    box.close()
+    monkeypatch.delenv("AUTOGRADER_ISOLATION")
+    process.isolation_mode.cache_clear()
+
+
+def test_student_code_cannot_unmount_remount_unshare_or_inject_keystrokes(mode_sandbox):
+    mode_sandbox.load([unit(ESCAPE)])
+    tried = mode_sandbox.call("escape").value
+    assert "SUCCEEDED" not in tried["umount"] and "SUCCEEDED" not in tried["remount rw"]
+    assert tried["mount tmpfs"] == "EPERM" and tried["unshare"] == "EPERM"
+    assert tried["chroot"] == "EPERM"
+    assert tried["TIOCSTI"] == ["EPERM"]          # the seccomp filter, on every descriptor
+    assert tried["/dev/tty"] == "ENOENT"          # no such device in its /dev
+    assert tried["caps"] == ["0000000000000000"] and tried["nnp"] == "1"
+    assert tried["seccomp"] == "2"
+    assert tried["dev"] == ["fd", "full", "null", "random", "shm", "stderr", "stdin", "stdout",
+                            "urandom", "zero"]
+    assert tried["uid"] != 0
+    report = mode_sandbox.isolation
+    assert report["capabilities"] == "none" and report["no_new_privs"] is True
+    assert report["terminal"] == "no controlling terminal"
+    assert report["seccomp"].startswith("filter")
+
+
+def test_the_root_shows_only_the_allow_list(mode_sandbox):
+    mode_sandbox.load([unit(f"""
+        import os
+        def look():
+            kit = {str(KIT)!r}
+            return (sorted(os.listdir("/")), sorted(os.listdir(kit)),
+                    os.path.exists(kit + "/autograder/suites"),
+                    os.path.exists(kit + "/autograder/sandbox/child.py"),
+                    os.path.exists("/etc/passwd"), os.path.exists("/root/.bashrc"))
+    """)])
+    top, kit, suites, child, passwd, bashrc = mode_sandbox.call("look").value
+    assert ".git" not in kit and "tests" not in kit and "assignments" not in kit
+    assert "build" not in kit and "autograder" in kit and "course_lib" in kit
+    assert not suites and child and not passwd and not bashrc
+    assert "home" not in top and "var" not in top and "sys" not in top
+
+
+def test_shared_memory_does_not_outlive_the_sandbox(mode_sandbox):
+    key = 0x5AFE0000 + os.getpid() % 0xFFFF
+    mode_sandbox.load([unit(f"""
+        import ctypes
+        def hoard():
+            libc = ctypes.CDLL(None, use_errno=True)
+            shmid = libc.shmget({key}, 64 * 1024 * 1024, 0o1000 | 0o666)   # IPC_CREAT
+            return shmid
+    """)])
+    assert mode_sandbox.call("hoard").value >= 0
+    keys = {int(line.split()[0]) for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]}
+    assert key not in keys            # its own IPC namespace: not even visible from here
+    mode_sandbox.close()
+    keys = {int(line.split()[0]) for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]}
+    assert key not in keys
+
+
+def test_seccomp_numbers_match_the_kernel_headers():
+    from autograder.sandbox import seccomp
+    header = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+    if seccomp.supported() != "x86_64" or not header.is_file():
+        pytest.skip("the x86_64 kernel headers are needed to check the table")
+    import re
+    numbers = dict(re.findall(r"#define __NR_(\w+) (\d+)", header.read_text()))
+    table = seccomp.SYSCALLS["x86_64"]
+    checked = [name for name in table if name in numbers]
+    assert len(checked) >= len(table) - 1                    # open_tree_attr is newer
+    assert {n: table[n] for n in checked} == {n: int(numbers[n]) for n in checked}

@@ -124,7 +124,11 @@ def static_violations(units: list[dict], functions: list[str], policy: Policy,
     checker = _Checker(policy, reference)
     origins: dict[str, str] = {}       # module-level name -> dotted origin
     defs: dict[str, ast.AST] = {}      # module-level student function/class definitions
-    star_modules: list[str] = []
+    # Star imports that can bind a forbidden name: every name is looked up in each of them, so
+    # the list holds only those (once each), keeping the check linear in the code's size.
+    star_modules: dict[str, None] = {}
+    leading = {".".join(r.split(".")[:i]) for r in reference for i in range(1, r.count(".") + 1)}
+    leading |= set(policy._packages)
     for unit in units:
         try:
             tree = ast.parse(unit["code"])
@@ -134,7 +138,8 @@ def static_violations(units: list[dict], functions: list[str], policy: Policy,
             if isinstance(stmt, ast.Import | ast.ImportFrom):
                 for name, origin in checker.import_origins(stmt).items():
                     if name.startswith("*"):
-                        star_modules.append(origin)
+                        if origin in leading or checker.forbidden(origin):
+                            star_modules[origin] = None
                     else:
                         origins[name] = origin
                         defs.pop(name, None)

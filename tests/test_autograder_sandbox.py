@@ -383,3 +383,23 @@ def test_seccomp_numbers_match_the_kernel_headers():
     checked = [name for name in table if name in numbers]
     assert len(checked) >= len(table) - 1                    # open_tree_attr is newer
     assert {n: table[n] for n in checked} == {n: int(numbers[n]) for n in checked}
+
+
+def test_without_namespaces_the_filter_and_lost_capabilities_still_hold(monkeypatch):
+    """What a container without namespaces gets: no new root, but no capabilities, no
+    controlling terminal, no_new_privs and the seccomp filter."""
+    from autograder.sandbox import process
+    monkeypatch.setenv("AUTOGRADER_ISOLATION", "none")
+    process.isolation_mode.cache_clear()
+    try:
+        with Sandbox(assignment="a2", policy=POLICY.as_config(), limits=LIMITS) as box:
+            box.load([unit(ESCAPE)])
+            tried = box.call("escape").value
+            report = box.isolation
+    finally:
+        monkeypatch.delenv("AUTOGRADER_ISOLATION")
+        process.isolation_mode.cache_clear()
+    assert tried["mount tmpfs"] == "EPERM" and tried["unshare"] == "EPERM"
+    assert tried["TIOCSTI"] == ["EPERM"] and tried["/dev/tty"] == "ENXIO"
+    assert tried["caps"] == ["0000000000000000"] and tried["seccomp"] == "2"
+    assert report["filesystem"].startswith("not isolated")

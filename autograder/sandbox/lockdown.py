@@ -299,8 +299,13 @@ def lock_down(cfg: dict) -> dict:
             raise SystemExit(f"sandbox: could not drop privileges ({exc})") from None
     elif cfg.get("uid") is not None:
         notes["user"] = _become_unprivileged_root_mode(cfg["uid"])
+    elif os.geteuid() == 0:
+        _drop_bounding_set()
+        _clear_capabilities()
+        notes["user"] = ("uid 0 without capabilities: no namespaces, and the interpreter is "
+                         "not reachable by another user")
     else:
-        notes["user"] = "the grader's own user (no namespaces, not root)"
+        notes["user"] = "the grader's own user (no namespaces)"
     _check(_libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     notes["seccomp"] = seccomp.apply_filter()
     _achieved(notes)

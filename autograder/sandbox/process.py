@@ -33,9 +33,12 @@ _UNSHARE = {"root": ["unshare", *_NAMESPACES],
 def isolation_mode() -> tuple[str, tuple[str, ...], str]:
     """('root' | 'userns' | 'none', command prefix, explanation), probed once per process.
 
-    `AUTOGRADER_ISOLATION=userns` makes a root grader use the unprivileged mode (for tests).
+    `AUTOGRADER_ISOLATION=userns` makes a root grader use the unprivileged mode, and `none`
+    what a container without namespaces gets (both for tests).
     """
     wanted = os.environ.get("AUTOGRADER_ISOLATION")
+    if wanted == "none":
+        return "none", (), "no namespaces (AUTOGRADER_ISOLATION=none)"
     modes = ["root"] if os.geteuid() == 0 and wanted != "userns" else []
     modes.append("userns")
     problems = []
@@ -162,6 +165,16 @@ def _sandbox_uid() -> int:
     return 1_000_000 + os.getpid()
 
 
+def _reachable_by_others(paths) -> bool:
+    """Whether a user of its own could traverse to every path (needed without a new root)."""
+    for path in paths:
+        parts = Path(path).parts
+        for i in range(2, len(parts) + 1):
+            if not os.stat(Path(*parts[:i])).st_mode & 0o001:
+                return False
+    return True
+
+
 def _kill_uid(uid: int) -> None:
     """Kill every process of `uid` (the fallback when there is no PID namespace)."""
     for entry in os.listdir("/proc"):
@@ -194,7 +207,12 @@ class ChildProcess:
                           "session": "a session of its own (setsid)"}
 
     def _config(self, req_r: int, resp_w: int) -> dict:
-        uid = _sandbox_uid() if os.geteuid() == 0 and self.mode != "userns" else None
+        uid = None
+        if os.geteuid() == 0 and self.mode != "userns":
+            # Without a new root the drop needs the interpreter to be reachable as it is.
+            python = [sys.prefix, sys.base_prefix, *site.getsitepackages()]
+            if self.mode == "root" or _reachable_by_others(python):
+                uid = _sandbox_uid()
         if self._folder is None:
             # With namespaces: the empty mount point of the child's new root (host side it
             # stays empty). Without: the child's working directory.

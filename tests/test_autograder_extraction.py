@@ -233,3 +233,27 @@ def test_setup_imports_count_when_student_code_uses_them():
     found = violations("def affine_forward(x, w, b):\n    return ref(x, w, b)\n",
                        setup="from course_lib import affine_forward as ref\n")
     assert found["affine_forward"] == ["uses course_lib.affine_forward"]
+
+
+def test_parent_side_work_is_linear_in_the_number_of_statements(monkeypatch):
+    """A submission of many tiny statements (a stall attack on the trusted side): extraction
+    copies each line once, and the static check consults each name a bounded number of times
+    (counted, not timed)."""
+    from autograder import forbidden
+    n = 2000
+    code = "".join(f"from m{i} import *\n" for i in range(n)) + "def affine_forward(x):\n" \
+        + "".join(f"    a{i} = b{i}\n" for i in range(n))
+    program = extract(code.encode(), "python")
+    assert len(program.units) == n + 1
+    assert sum(len(u["code"]) for u in program.units) <= len(code) + n
+    calls = {"forbidden": 0}
+    original = forbidden._Checker.forbidden
+
+    def counted(self, dotted):
+        calls["forbidden"] += 1
+        return original(self, dotted)
+
+    monkeypatch.setattr(forbidden._Checker, "forbidden", counted)
+    policy = Policy({"course_lib": "reference"}, ["course_lib.gradient_check"])
+    static_violations(program.units, ["affine_forward"], policy, {"course_lib.affine_forward"})
+    assert calls["forbidden"] <= 4 * n

@@ -94,6 +94,19 @@ def _build_root(cfg: dict, notes: dict) -> None:
     new = cfg["root"].rstrip("/")
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE)
     _mount("tmpfs", new, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=4m,mode=0755")
+    # /tmp first: a kit that lives under /tmp is then bound on top of the private /tmp.
+    os.makedirs(new + "/proc", mode=0o555)
+    try:
+        _mount("proc", new + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    except OSError:
+        _mount("/proc", new + "/proc", None, _MS_BIND | _MS_REC)
+    _build_dev(new + "/dev")
+    os.makedirs(new + "/tmp", mode=0o755)
+    _mount("tmpfs", new + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV,
+           f"size={cfg['tmpfs_mb']}m,mode=0755")
+    os.mkdir(new + "/tmp/work", 0o700)
+    if cfg.get("uid") is not None:
+        os.chown(new + "/tmp/work", cfg["uid"], cfg["uid"])
     for op, path, other in cfg["layout"]:
         inside = new + path
         if op == "bind":                     # other: the host path to show at `path`
@@ -107,18 +120,6 @@ def _build_root(cfg: dict, notes: dict) -> None:
         elif op == "link":                   # other: the symlink's target
             os.makedirs(os.path.dirname(inside), mode=0o755, exist_ok=True)
             os.symlink(other, inside)
-    os.makedirs(new + "/proc", mode=0o555)
-    try:
-        _mount("proc", new + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
-    except OSError:
-        _mount("/proc", new + "/proc", None, _MS_BIND | _MS_REC)
-    _build_dev(new + "/dev")
-    os.makedirs(new + "/tmp", mode=0o755)
-    _mount("tmpfs", new + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV,
-           f"size={cfg['tmpfs_mb']}m,mode=0755")
-    os.mkdir(new + "/tmp/work", 0o700)
-    if cfg.get("uid") is not None:
-        os.chown(new + "/tmp/work", cfg["uid"], cfg["uid"])
     _pivot_into(new)
     failed = _read_only_everywhere()
     notes["filesystem"] = (

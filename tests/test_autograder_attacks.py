@@ -56,6 +56,8 @@ ATTACK_ZEROS = {
     "nan_and_wrong_types": {"affine_forward", "relu_forward", "softmax_loss", "svm_loss"},
     "syntax_error": {"relu_backward"},
     "read_solutions": {"affine_forward", "affine_backward"},
+    "reimport_reference": set(FULL),
+    "reference_code_reuse": {"affine_backward", "relu_backward", "softmax_loss", "svm_loss"},
 }
 HOST_TARGETS = ["/tmp/AUTOGRADER_ATTACK_WRITTEN", "/var/tmp/AUTOGRADER_ATTACK_WRITTEN",
                 "/dev/shm/AUTOGRADER_ATTACK_WRITTEN", "/tmp/AUTOGRADER_UNPICKLED",
@@ -111,6 +113,20 @@ def test_forbidden_functions_say_why(batch):
     # Only the sandbox's tripwire can see a computed module name.
     assert "calls course_lib.losses.softmax_loss" in messages(result, "softmax_loss")
     assert "reference implementation" in messages(result, "svm_loss")
+
+
+def test_reference_reached_again_or_run_from_its_code_is_caught_and_named(batch):
+    fresh = batch["results"]["reimport_reference"]
+    assert "calls course_lib.layers.affine.affine_forward" in messages(fresh, "affine_forward")
+    assert "calls course_lib.layers.activations.relu_forward" in messages(fresh,
+                                                                          "relu_forward")
+    assert "calls course_lib.losses.softmax_loss" in messages(fresh, "softmax_loss")
+    assert "calls course_lib.losses.svm_loss" in messages(fresh, "svm_loss")
+    reused = batch["results"]["reference_code_reuse"]
+    assert "uses course_lib.layers.affine," in messages(reused, "affine_backward")
+    assert "uses course_lib.layers.activations," in messages(reused, "relu_backward")
+    assert "uses course_lib.losses," in messages(reused, "softmax_loss")
+    assert "calls gc.get_objects" in messages(reused, "svm_loss")
 
 
 def test_exits_loops_and_crashes_are_reported_not_fatal(batch):

@@ -95,6 +95,25 @@ def check_nonnegative_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def conv_output_size(size: int, window: int, stride: int = 1, pad: int = 0) -> int:
+    """Positions of a window sliding along one axis (rows or columns) of a zero-padded input:
+
+        1 + (size + 2*pad - window) // stride
+
+    Floored, as in PyTorch and the course contract: when stride does not divide
+    size + 2*pad - window, the last rows (columns) of the padded input that no window reaches
+    are left out, and get zero gradient. The one place in course_lib where this is computed.
+    Callers check their arguments first with messages naming them; this raises ValueError only
+    for what has no output size at all: stride < 1, pad < 0, window < 1, or a window larger
+    than the padded input.
+    """
+    if stride < 1 or pad < 0 or not 1 <= window <= size + 2 * pad:
+        raise ValueError(f"no output size for a window of {window} on size {size} with "
+                         f"pad={pad}, stride={stride}: need stride >= 1, pad >= 0 and "
+                         f"1 <= window <= size + 2*pad")
+    return 1 + (size + 2 * pad - window) // stride
+
+
 def check_probability(value: Any, name: str, *, allow_one: bool = False) -> float:
     """A float in [0, 1) (or [0, 1] with allow_one)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):

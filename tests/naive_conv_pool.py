@@ -6,9 +6,21 @@ write the assignment's `*_naive` functions: explicit loops over every output ele
 the zero padding, windows sliced out of the padded input. It shares no code with course_lib, so
 an agreement between the two is evidence that both are right. It is slow on purpose; keep the
 test shapes small.
+
+Output sizes are floored, as in PyTorch and the contract: H' = 1 + (H + 2*pad - HH) // stride.
+The loops visit only the H' x W' windows that fit, each sliced whole from the (padded) input,
+so rows and columns that no window reaches are never read, and their gradient stays at the zero
+the backward loops start from. `_window` checks that every slice is a full window.
 """
 
 import numpy as np
+
+
+def _window(a, i, j, height, width):
+    """a[..., i:i+height, j:j+width], refusing a slice cut short by the edge of `a`."""
+    window = a[..., i:i + height, j:j + width]
+    assert window.shape[-2:] == (height, width), "a window reaches past the input"
+    return window
 
 
 def conv_forward_naive(x, w, b, conv_param):
@@ -24,7 +36,7 @@ def conv_forward_naive(x, w, b, conv_param):
         for f in range(F):
             for i in range(Ho):
                 for j in range(Wo):
-                    window = x_pad[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    window = _window(x_pad[n], i * stride, j * stride, HH, WW)
                     out[n, f, i, j] = np.sum(window * w[f]) + b[f]
     return out
 
@@ -44,11 +56,9 @@ def conv_backward_naive(dout, x, w, conv_param):
             for i in range(Ho):
                 for j in range(Wo):
                     g = dout[n, f, i, j]
-                    rows = slice(i * stride, i * stride + HH)
-                    cols = slice(j * stride, j * stride + WW)
                     db[f] += g
-                    dw[f] += g * x_pad[n, :, rows, cols]
-                    dx_pad[n, :, rows, cols] += g * w[f]
+                    dw[f] += g * _window(x_pad[n], i * stride, j * stride, HH, WW)
+                    _window(dx_pad[n], i * stride, j * stride, HH, WW)[...] += g * w[f]
     dx = dx_pad[:, :, pad:pad + H, pad:pad + W]
     return dx, dw, db
 
@@ -63,8 +73,7 @@ def max_pool_forward_naive(x, pool_param):
         for c in range(C):
             for i in range(Ho):
                 for j in range(Wo):
-                    out[n, c, i, j] = np.max(x[n, c, i * stride:i * stride + ph,
-                                               j * stride:j * stride + pw])
+                    out[n, c, i, j] = np.max(_window(x[n, c], i * stride, j * stride, ph, pw))
     return out
 
 
@@ -77,7 +86,7 @@ def max_pool_backward_naive(dout, x, pool_param):
         for c in range(C):
             for i in range(Ho):
                 for j in range(Wo):
-                    window = x[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw]
+                    window = _window(x[n, c], i * stride, j * stride, ph, pw)
                     k, l = np.unravel_index(np.argmax(window), window.shape)
                     dx[n, c, i * stride + k, j * stride + l] += dout[n, c, i, j]
     return dx
@@ -93,8 +102,7 @@ def avg_pool_forward_naive(x, pool_param):
         for c in range(C):
             for i in range(Ho):
                 for j in range(Wo):
-                    out[n, c, i, j] = np.mean(x[n, c, i * stride:i * stride + ph,
-                                                j * stride:j * stride + pw])
+                    out[n, c, i, j] = np.mean(_window(x[n, c], i * stride, j * stride, ph, pw))
     return out
 
 
@@ -107,6 +115,6 @@ def avg_pool_backward_naive(dout, x, pool_param):
         for c in range(C):
             for i in range(Ho):
                 for j in range(Wo):
-                    dx[n, c, i * stride:i * stride + ph, j * stride:j * stride + pw] += (
+                    _window(dx[n, c], i * stride, j * stride, ph, pw)[...] += (
                         dout[n, c, i, j] / (ph * pw))
     return dx

@@ -10,8 +10,13 @@ import http.server
 import io
 import os
 import pickle
+import re
+import socket
+import subprocess
+import sys
 import tarfile
 import threading
+import urllib.request
 from collections import Counter
 
 import numpy as np
@@ -19,10 +24,15 @@ import pytest
 
 from course_lib.data import (
     CIFAR10_FOLDER,
+    cifar10,
+    dataset_available,
+    default_cifar10_dir,
     download_cifar10,
     load_cifar10,
     load_cifar10_batch,
+    load_dataset,
     load_digits,
+    load_mnist,
     load_sample_images,
     mean_image,
     normalize_per_channel,
@@ -33,6 +43,24 @@ from course_lib.data import (
     whiten,
     zca_whiten,
 )
+from course_lib.data import __main__ as data_command
+
+
+@pytest.fixture(autouse=True)
+def offline(tmp_path, monkeypatch):
+    """No test downloads: urlopen refuses every URL but file:// and http://127.0.0.1, and the
+    default data folder ($COURSE_LIB_DATA) is an empty temporary one."""
+    real_urlopen = urllib.request.urlopen
+
+    def local_only(request, *args, **kwargs):
+        url = request.full_url if isinstance(request, urllib.request.Request) else request
+        if not url.startswith(("file:", "http://127.0.0.1:")):
+            raise AssertionError(f"a test tried to download {url}")
+        return real_urlopen(request, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", local_only)
+    monkeypatch.setenv("COURSE_LIB_DATA", str(tmp_path / "default-data"))
+
 
 CLASS_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse",
                b"ship", b"truck"]
@@ -195,13 +223,17 @@ def test_load_cifar10_splits_like_cs231n(tmp_path):
         assert d["class_names"][0] == "airplane" and len(d["class_names"]) == 10
 
 
-def test_load_cifar10_missing_file_names_it_and_points_to_download(tmp_path):
+def test_load_cifar10_missing_file_names_it_and_gives_the_download_command(tmp_path):
     write_fake_cifar(tmp_path / CIFAR10_FOLDER)
     os.remove(tmp_path / CIFAR10_FOLDER / "data_batch_3")
-    with pytest.raises(FileNotFoundError, match="data_batch_3.*download_cifar10"):
+    command = re.escape(f"python -m course_lib.data download cifar10 --dir '{tmp_path}'")
+    with pytest.raises(FileNotFoundError, match=f"(?s){CIFAR10_FOLDER}/data_batch_3' not found"
+                                                f".*{command}.*download_cifar10"):
         load_cifar10(tmp_path)
-    with pytest.raises(FileNotFoundError, match="download_cifar10"):
-        load_cifar10(tmp_path / "nowhere")
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f"'{nowhere / CIFAR10_FOLDER / 'data_batch_1'}' not found")):
+        load_cifar10(nowhere)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -383,7 +415,273 @@ def test_download_cifar10_rejects_bad_arguments(tmp_path, kwargs, error, match):
     with pytest.raises(error, match=match):
         download_cifar10(tmp_path, **kwargs)
     with pytest.raises(TypeError, match="dest_dir"):
-        download_cifar10(None)
+        download_cifar10(42)
+
+
+# ---------------------------------------------------------------------------------------------
+# resumable download (a local server that honours HTTP Range and can cut a response short)
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    """Serves server.payload; honours 'Range: bytes=START-' (206, or 416 past the end) unless
+    server.ignore_range; cuts the next server.cut_short responses after half their body."""
+
+    def do_GET(self):
+        server, data = self.server, self.server.payload
+        asked = self.headers.get("Range")
+        server.requests.append(asked)
+        if asked and not server.ignore_range:
+            start = int(asked.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            body = data[start:]
+        else:
+            self.send_response(200)
+            body = data
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if server.cut_short > 0:               # announce the whole body, send half, hang up
+            server.cut_short -= 1
+            body = body[:len(body) // 2]
+            self.close_connection = True
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def range_server():
+    """start(payload, cut_short=0, ignore_range=False) -> (url, server); server.requests lists
+    the Range header of every request (None when absent)."""
+    servers = []
+
+    def start(payload, cut_short=0, ignore_range=False):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
+        server.payload, server.cut_short, server.ignore_range = payload, cut_short, ignore_range
+        server.requests = []
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/cifar-10-python.tar.gz", server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def no_retry_delay(monkeypatch):
+    monkeypatch.setattr(cifar10, "RETRY_DELAY_SECONDS", 0.0)
+
+
+def test_download_cifar10_resumes_a_cut_transfer_with_a_range_request(
+        tmp_path, cifar_archive, range_server, no_retry_delay):
+    archive, md5, written = cifar_archive
+    payload = archive.read_bytes()
+    url, server = range_server(payload, cut_short=1)
+    dest = tmp_path / "data"
+    folder = download_cifar10(dest, url=url, md5=md5, progress=False)
+    # The first response stopped after half the archive; the second asked for the rest only.
+    assert server.requests == [None, f"bytes={len(payload) // 2}-"]
+    assert (dest / archive.name).read_bytes() == payload and not list(dest.glob("*.part"))
+    X, _ = load_cifar10_batch(folder / "test_batch")
+    np.testing.assert_array_equal(X.reshape(len(X), -1), written["test_batch"][0])
+
+
+def test_download_cifar10_keeps_the_part_of_an_interrupted_call_and_the_next_call_resumes(
+        tmp_path, cifar_archive, range_server, no_retry_delay, monkeypatch):
+    archive, md5, _ = cifar_archive
+    payload = archive.read_bytes()
+    half = len(payload) // 2
+    monkeypatch.setattr(cifar10, "DOWNLOAD_ATTEMPTS", 2)
+    url, server = range_server(payload, cut_short=2)
+    dest = tmp_path / "data"
+    partial = dest / (archive.name + ".part")
+    with pytest.raises(OSError, match=f"interrupted 2 times .*kept in {re.escape(str(partial))}"
+                                      f": run it again to resume"):
+        download_cifar10(dest, url=url, md5=md5, progress=False)
+    # Half the archive, then half of the rest, both kept.
+    assert partial.read_bytes() == payload[:half + (len(payload) - half) // 2]
+    kept = partial.stat().st_size
+    download_cifar10(dest, url=url, md5=md5, progress=False)
+    assert server.requests == [None, f"bytes={half}-", f"bytes={kept}-"]
+    assert (dest / archive.name).read_bytes() == payload and not partial.exists()
+
+
+def test_download_cifar10_restarts_when_the_server_ignores_the_range(
+        tmp_path, cifar_archive, range_server):
+    archive, md5, _ = cifar_archive
+    payload = archive.read_bytes()
+    url, server = range_server(payload, ignore_range=True)
+    dest = tmp_path / "data"
+    dest.mkdir()
+    (dest / (archive.name + ".part")).write_bytes(payload[:100])
+    download_cifar10(dest, url=url, md5=md5, progress=False)
+    assert server.requests == ["bytes=100-"]             # asked, got status 200 and everything
+    assert (dest / archive.name).read_bytes() == payload
+
+
+def test_download_cifar10_starts_over_once_when_a_resumed_part_fails_the_checksum(
+        tmp_path, cifar_archive, range_server):
+    archive, md5, _ = cifar_archive
+    payload = archive.read_bytes()
+    url, server = range_server(payload)
+    dest = tmp_path / "data"
+    dest.mkdir()
+    (dest / (archive.name + ".part")).write_bytes(b"x" * 100)   # left by another file's download
+    download_cifar10(dest, url=url, md5=md5, progress=False)
+    assert server.requests == ["bytes=100-", None]
+    assert (dest / archive.name).read_bytes() == payload
+
+
+def test_download_cifar10_accepts_a_complete_part_when_the_server_has_nothing_more(
+        tmp_path, cifar_archive, range_server):
+    archive, md5, _ = cifar_archive
+    payload = archive.read_bytes()
+    url, server = range_server(payload)
+    dest = tmp_path / "data"
+    dest.mkdir()
+    (dest / (archive.name + ".part")).write_bytes(payload)
+    download_cifar10(dest, url=url, md5=md5, progress=False)
+    assert server.requests == [f"bytes={len(payload)}-"]         # answered 416
+    assert (dest / archive.name).read_bytes() == payload
+
+
+def _closed_port_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/cifar-10-python.tar.gz"
+
+
+def test_download_cifar10_offline_says_so_and_leaves_nothing(tmp_path):
+    with pytest.raises(OSError, match="could not download .*Are you offline"):
+        download_cifar10(tmp_path, url=_closed_port_url(), progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# the command `python -m course_lib.data download cifar10 [--dir DIR]` and the default folder
+
+
+def test_default_cifar10_dir_is_course_lib_data_else_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_LIB_DATA", str(tmp_path / "shared"))
+    assert default_cifar10_dir() == tmp_path / "shared"
+    monkeypatch.delenv("COURSE_LIB_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cifar10_dir() == tmp_path / "xdg" / "course_lib" / "cifar10"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cifar10_dir() == tmp_path / "home" / ".cache" / "course_lib" / "cifar10"
+
+
+def test_download_command_fetches_into_dir_and_load_dataset_finds_it(
+        tmp_path, cifar_archive, local_http_server, monkeypatch, capsys):
+    archive, md5, written = cifar_archive
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", md5)     # the fake archive's checksum
+    url = local_http_server(archive.parent, archive.name)
+    dest = tmp_path / "elsewhere"
+    assert data_command.main(["download", "cifar10", "--dir", str(dest), "--url", url]) == 0
+    out = capsys.readouterr()
+    assert f"CIFAR-10 is ready in {dest / CIFAR10_FOLDER}" in out.out
+    assert "COURSE_LIB_DATA=" in out.out                 # how to make load_dataset find it
+    assert archive.name in out.err                       # the progress bar
+    d = load_dataset("cifar10", path=dest, num_training=20, num_validation=5, num_test=5)
+    # float32 quotients: within half a float32 unit (2**-24 relative) of the exact value.
+    np.testing.assert_allclose(d["X_test"].reshape(5, -1), written["test_batch"][0] / 255,
+                               rtol=2.0 ** -24, atol=0)
+
+
+def test_download_command_uses_course_lib_data_by_default(
+        tmp_path, cifar_archive, local_http_server, monkeypatch, capsys):
+    archive, md5, _ = cifar_archive
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", md5)
+    url = local_http_server(archive.parent, archive.name)
+    assert not dataset_available("cifar10")
+    assert data_command.main(["download", "cifar10", "--url", url, "--quiet"]) == 0
+    assert "load_dataset('cifar10')" in capsys.readouterr().out
+    assert (tmp_path / "default-data" / CIFAR10_FOLDER / "data_batch_5").is_file()
+    assert dataset_available("cifar10")
+    d = load_dataset("cifar10", num_training=10, num_validation=2, num_test=5)
+    assert d["X_train"].shape == (10, 3, 32, 32)
+
+
+def test_download_command_offline_exits_1_with_a_message_and_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "course_lib.data", "download", "cifar10", "--dir",
+         str(tmp_path), "--url", _closed_port_url(), "--quiet"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": ""})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: could not download") and "offline" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_download_command_rejects_an_unknown_data_set(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        data_command.main(["download", "imagenet"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'imagenet'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# load_dataset: one call, one dict format, for digits, mnist and cifar10
+
+
+@pytest.mark.parametrize("name, loader, options", [
+    ("digits", load_digits, {"num_validation": 100, "seed": 3}),
+    ("mnist", load_mnist, {"num_test": 300, "dtype": np.float32, "flatten": True}),
+])
+def test_load_dataset_returns_what_the_embedded_loaders_return(name, loader, options):
+    got, want = load_dataset(name, **options), loader(**options)
+    assert list(got) == ["X_train", "y_train", "X_val", "y_val", "X_test", "y_test",
+                         "class_names"] == list(want)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_load_dataset_cifar10_is_scaled_to_unit_range_like_the_embedded_sets(tmp_path):
+    written = write_fake_cifar(tmp_path / "default-data" / CIFAR10_FOLDER)  # $COURSE_LIB_DATA
+    d = load_dataset("cifar10", num_training=20, num_validation=5, num_test=5)
+    assert list(d) == ["X_train", "y_train", "X_val", "y_val", "X_test", "y_test",
+                       "class_names"]
+    assert d["X_train"].dtype == np.float32 and 0 <= d["X_train"].min()
+    assert d["X_train"].max() <= 1
+    np.testing.assert_allclose(d["X_test"].reshape(5, -1), written["test_batch"][0] / 255,
+                               rtol=2.0 ** -24, atol=0)                # as in the test above
+    raw = load_dataset("cifar10", num_training=20, num_validation=5, num_test=5, scale=False)
+    np.testing.assert_array_equal(raw["X_test"].reshape(5, -1), written["test_batch"][0])
+
+
+def test_load_dataset_cifar10_not_downloaded_gives_the_command(tmp_path):
+    with pytest.raises(FileNotFoundError,
+                       match=r"python -m course_lib\.data download cifar10\n"):  # no --dir
+        load_dataset("cifar10")
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f"python -m course_lib.data download cifar10 --dir '{tmp_path / 'mine'}'")):
+        load_dataset("cifar10", path=tmp_path / "mine")
+    assert not dataset_available("cifar10")
+    assert dataset_available("digits") and dataset_available("mnist")
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: load_dataset("imagenet"), ValueError,
+     "name must be one of 'digits', 'mnist', 'cifar10'; got 'imagenet'"),
+    (lambda: load_dataset(10), ValueError, "name must be one of"),
+    (lambda: load_dataset("mnist", num_training=10), TypeError,
+     r"unknown option\(s\) \['num_training'\]; the options of load_mnist are"),
+    (lambda: load_dataset("digits", scale=True), TypeError, "options of load_digits"),
+    (lambda: dataset_available("cifar100"), ValueError, "name must be one of"),
+])
+def test_load_dataset_rejects_unknown_names_and_options(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
 
 
 # ---------------------------------------------------------------------------------------------

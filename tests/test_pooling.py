@@ -35,6 +35,12 @@ SHAPES = [
     pytest.param((2, 2, 4, 6), 1, 1, 1, id="1x1-identity"),
     pytest.param((2, 2, 10, 10), 4, 4, 3, id="4x4-stride3"),
     pytest.param((2, 2, 6, 8), 2, 2, 2, id="2x2-stride2-H!=W"),
+    pytest.param((2, 2, 7, 7), 3, 3, 2, id="3x3-stride2-7x7-gives-3x3"),
+    # Strides that do not divide (H - pool_height): the output size is floored.
+    pytest.param((2, 2, 7, 7), 2, 2, 2, id="floored-2x2-stride2-7x7-gives-3x3"),
+    pytest.param((1, 3, 8, 9), 3, 3, 2, id="floored-3x3-stride2-8x9"),
+    pytest.param((2, 1, 10, 9), 2, 3, 3, id="floored-2x3-stride3"),
+    pytest.param((1, 2, 9, 9), 2, 2, 4, id="floored-stride-larger-than-window"),
 ]
 
 
@@ -159,9 +165,15 @@ def test_max_pool_backward_matches_numerical_gradient_on_cs231n_problem():
 @pytest.mark.parametrize("forward, backward", [(max_pool_forward, max_pool_backward),
                                                (avg_pool_forward, avg_pool_backward)],
                          ids=["max", "avg"])
-def test_pool_backward_matches_numerical_gradient_with_overlapping_windows(rng, forward, backward):
-    x = rng.standard_normal((2, 2, 7, 6))
-    pool_param = _pool(3, 2, 2)
+@pytest.mark.parametrize("shape, ph, pw, stride", [
+    pytest.param((2, 2, 7, 6), 3, 2, 2, id="overlapping-3x2-stride2"),
+    pytest.param((2, 2, 8, 7), 3, 3, 2, id="floored-overlapping-3x3-stride2"),
+    pytest.param((1, 2, 9, 8), 2, 2, 3, id="floored-2x2-stride3"),
+])
+def test_pool_backward_matches_numerical_gradient(rng, forward, backward, shape, ph, pw,
+                                                  stride):
+    x = rng.standard_normal(shape)
+    pool_param = _pool(ph, pw, stride)
     out, cache = forward(x, pool_param)
     dout = rng.standard_normal(out.shape)
     dx_num = eval_numerical_gradient_array(lambda v: forward(v, pool_param)[0], x, dout)
@@ -189,23 +201,31 @@ def test_pooling_does_not_modify_inputs_and_accepts_read_only_strided_arrays(rng
     assert dx.shape == x.shape and dx.flags.c_contiguous
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("forward, backward", [(max_pool_forward, max_pool_backward),
                                                (avg_pool_forward, avg_pool_backward)],
                          ids=["max", "avg"])
-def test_pooling_matches_pytorch(rng, forward, backward):
+@pytest.mark.parametrize("shape, ph, pw, stride", [
+    pytest.param((2, 3, 8, 8), 2, 2, 2, id="2x2-stride2"),
+    pytest.param((2, 2, 9, 7), 3, 3, 2, id="3x3-stride2"),
+    pytest.param((2, 2, 7, 7), 3, 3, 2, id="3x3-stride2-7x7"),
+    pytest.param((2, 2, 7, 7), 2, 2, 2, id="floored-2x2-stride2-7x7"),
+    pytest.param((1, 2, 10, 11), 3, 2, 3, id="floored-3x2-stride3"),
+])
+def test_pooling_matches_pytorch(rng, forward, backward, shape, ph, pw, stride):
     torch = pytest.importorskip("torch")
     torch_pool = {max_pool_forward: torch.nn.functional.max_pool2d,
                   avg_pool_forward: torch.nn.functional.avg_pool2d}[forward]
-    for shape, (ph, pw, stride) in (((2, 3, 8, 8), (2, 2, 2)), ((2, 2, 9, 7), (3, 3, 2))):
-        x = rng.standard_normal(shape)  # continuous values: no ties to break differently
-        out, cache = forward(x, _pool(ph, pw, stride))
-        dout = rng.standard_normal(out.shape)
-        tx = torch.tensor(x, requires_grad=True)
-        t_out = torch_pool(tx, (ph, pw), stride)
-        t_out.backward(torch.tensor(dout))
-        np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(backward(dout, cache), tx.grad.numpy(), rtol=1e-12,
-                                   atol=1e-12)
+    x = rng.standard_normal(shape)  # continuous values: no ties to break differently
+    out, cache = forward(x, _pool(ph, pw, stride))
+    dout = rng.standard_normal(out.shape)
+    tx = torch.tensor(x, requires_grad=True)
+    t_out = torch_pool(tx, (ph, pw), stride)  # ceil_mode=False: the floored size
+    t_out.backward(torch.tensor(dout))
+    assert out.shape == tuple(t_out.shape)
+    # float64, a max moves values and a mean has at most 9 terms: ~1e-16.
+    np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(backward(dout, cache), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
 # ---- argument checks -------------------------------------------------------------------------
@@ -224,16 +244,36 @@ def test_pooling_matches_pytorch(rng, forward, backward):
      r"pool_param\['stride'\] must be a positive int; got 0"),
     (np.zeros((1, 1, 8, 8)), _pool(9, 2, 1), ValueError,
      r"pool window \(9, 2\) must fit in the input \(8, 8\)"),
-    (np.zeros((1, 1, 7, 8)), _pool(2, 2, 2), ValueError,
-     r"windows must tile x .*got H=7, window 2: 5 is not divisible by 2"),
-    (np.zeros((1, 1, 9, 8)), _pool(3, 3, 2), ValueError,
-     r"windows must tile x .*got W=8, window 3: 5 is not divisible by 2"),
+    (np.zeros((1, 1, 8, 5)), _pool(2, 6, 3), ValueError,
+     r"pool window \(2, 6\) must fit in the input \(8, 5\)"),
 ], ids=["x-ndim", "x-int", "missing-key", "zero-height", "negative-width", "zero-stride",
-        "window-too-big", "height-does-not-tile", "width-does-not-tile"])
+        "window-too-big", "window-too-wide-with-stride"])
 def test_pool_forward_rejects_bad_arguments_with_a_message_naming_them(forward, x, pool_param,
                                                                        error, message):
     with pytest.raises(error, match=message):
         forward(x, pool_param)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("forward, backward", [(max_pool_forward, max_pool_backward),
+                                               (avg_pool_forward, avg_pool_backward)],
+                         ids=["max", "avg"])
+def test_pooling_with_a_floored_output_equals_pooling_of_the_input_cropped_to_the_reached_rows(
+        rng, forward, backward, dtype):
+    # 3x3 windows at stride 2 on 8x9 start at rows 0, 2, 4 (ending at row 6) and columns 0, 2,
+    # 4, 6 (ending at column 8): row 7 is never read, so it cannot change the output and gets
+    # zero gradient; the shapes the layers used to refuse now work.
+    x = rng.standard_normal((2, 3, 8, 9)).astype(dtype)
+    pool_param = _pool(3, 3, 2)
+    out, cache = forward(x, pool_param)
+    assert out.shape == (2, 3, 3, 4)
+    cropped_out, cropped_cache = forward(x[:, :, :7, :], pool_param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx = backward(dout, cache)
+    np.testing.assert_array_equal(out, cropped_out)
+    np.testing.assert_array_equal(dx[:, :, :7, :], backward(dout, cropped_cache))
+    assert not dx[:, :, 7:, :].any()
+    assert forward(np.zeros((1, 1, 7, 8)), _pool(2, 2, 2))[0].shape == (1, 1, 3, 4)
 
 
 @pytest.mark.parametrize("forward, backward", [(max_pool_forward, max_pool_backward),

@@ -6,6 +6,13 @@ and batches.meta (the class names). Each batch is a pickled dict: b'data' is a u
 (10000, 3072) whose rows are the red, green and blue 32x32 planes in row-major order (so a
 reshape gives NCHW directly), b'labels' a list of ints 0..9.
 
+Where it lives: `download_cifar10` and the command `python -m course_lib.data download cifar10
+[--dir DIR]` put the archive and cifar-10-batches-py/ into DIR, by default $COURSE_LIB_DATA
+if set, else ~/.cache/course_lib/cifar10 (default_cifar10_dir()), which is where load_cifar10
+and load_dataset('cifar10') look when no path is given. The download shows a progress bar,
+resumes an interrupted transfer with an HTTP Range request (the bytes received so far are kept
+in a .part file), and checks the archive's MD5 before extracting.
+
 Unpickling is unsafe for untrusted files: pickle calls whatever functions a file names, so a
 tampered "batch" could run arbitrary code. We unpickle with `_BatchUnpickler`, which resolves
 only the few NumPy functions that rebuild an array; any other global is refused.
@@ -15,11 +22,13 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import http.client
 import os
 import pickle
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -37,8 +46,8 @@ except ImportError:  # pragma: no cover - NumPy 1.x
     from numpy.core.multiarray import _reconstruct
     from numpy.core.numeric import _frombuffer
 
-__all__ = ["CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_FOLDER", "load_cifar10_batch", "load_cifar10",
-           "download_cifar10"]
+__all__ = ["CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_FOLDER", "default_cifar10_dir",
+           "cifar10_available", "load_cifar10_batch", "load_cifar10", "download_cifar10"]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -52,6 +61,28 @@ IMAGE_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
 DOWNLOAD_TIMEOUT_SECONDS = 60
 CHUNK_BYTES = 1 << 20
+# An interrupted transfer is resumed at once, up to this many requests in one call, a short
+# pause apart; after that the bytes received stay in the .part file for the next call.
+DOWNLOAD_ATTEMPTS = 4
+RETRY_DELAY_SECONDS = 2.0
+DATA_DIR_VARIABLE = "COURSE_LIB_DATA"
+DOWNLOAD_COMMAND = "python -m course_lib.data download cifar10"
+
+
+def default_cifar10_dir() -> Path:
+    """Where CIFAR-10 is downloaded to and looked for: $COURSE_LIB_DATA if set, else
+    ~/.cache/course_lib/cifar10 ($XDG_CACHE_HOME instead of ~/.cache when that is set)."""
+    if os.environ.get(DATA_DIR_VARIABLE):
+        return Path(os.environ[DATA_DIR_VARIABLE]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "course_lib" / "cifar10"
+
+
+def _download_hint(dest: Path) -> str:
+    """The command that downloads CIFAR-10 into dest (no --dir for the default folder)."""
+    if dest == default_cifar10_dir():
+        return DOWNLOAD_COMMAND
+    return f"{DOWNLOAD_COMMAND} --dir {str(dest)!r}"
 
 
 def _latin1_encode(text: str, encoding: str) -> bytes:
@@ -89,10 +120,11 @@ class _BatchUnpickler(pickle.Unpickler):
 
 def _missing_file_error(filename: Path, dest_hint: Path) -> FileNotFoundError:
     return FileNotFoundError(
-        f"CIFAR-10 file {str(filename)!r} not found. Get the data with "
-        f"course_lib.download_cifar10({str(dest_hint)!r}) (a 163 MB download, checked against "
-        f"its MD5), which creates {str(dest_hint / CIFAR10_FOLDER)!r}; then pass that folder "
-        f"(or its parent) as path.")
+        f"CIFAR-10 file {str(filename)!r} not found. Get the data (a 163 MB download, checked "
+        f"against its MD5) with the command\n    {_download_hint(dest_hint)}\nor "
+        f"course_lib.download_cifar10({str(dest_hint)!r}) in Python; either creates "
+        f"{str(dest_hint / CIFAR10_FOLDER)!r}. The embedded data sets 'mnist' and 'digits' "
+        f"need no download.")
 
 
 def _unpickle(filename: Path) -> Any:
@@ -152,30 +184,46 @@ def _batches_dir(path: Path) -> Path:
     return path
 
 
-def load_cifar10(path: str | os.PathLike, num_training: int = 49000, num_validation: int = 1000,
-                 num_test: int = 1000, dtype: Any = np.float32) -> dict[str, Any]:
+def cifar10_available(path: str | os.PathLike | None = None) -> bool:
+    """True if all seven batch files are in path (default: default_cifar10_dir())."""
+    folder = _batches_dir(default_cifar10_dir() if path is None else _check_path(path, "path"))
+    return all((folder / name).is_file() for name in REQUIRED_FILES)
+
+
+def load_cifar10(path: str | os.PathLike | None = None, num_training: int = 49000,
+                 num_validation: int = 1000, num_test: int = 1000, dtype: Any = np.float32,
+                 scale: bool = False) -> dict[str, Any]:
     """Load CIFAR-10 and split it as CS231n does.
 
-    path: the cifar-10-batches-py folder, or the folder containing it (download_cifar10's dest).
+    path: the cifar-10-batches-py folder, or the folder containing it (download_cifar10's dest);
+    default: default_cifar10_dir(), where `python -m course_lib.data download cifar10` puts it.
     Returns a dict:
         X_train (num_training, 3, 32, 32): the first num_training training images;
         X_val (num_validation, 3, 32, 32): the next num_validation training images;
         X_test (num_test, 3, 32, 32):      the first num_test images of test_batch;
         y_train, y_val, y_test:            int64 labels 0..9;
         class_names:                       ('airplane', 'automobile', ..., 'truck').
-    Images are raw pixel values 0..255 as `dtype` (subtract the mean image before training).
+    Images are raw pixel values 0..255 as `dtype` (subtract the mean image before training), or
+    values / 255 in [0, 1] with scale=True, as load_digits and load_mnist return them.
     """
-    folder = _batches_dir(_check_path(path, "path"))
+    folder = _batches_dir(default_cifar10_dir() if path is None else _check_path(path, "path"))
     num_training = check_nonnegative_int(num_training, "num_training")
     num_validation = check_nonnegative_int(num_validation, "num_validation")
     num_test = check_nonnegative_int(num_test, "num_test")
     dtype = check_float_dtype(dtype)
+    if not isinstance(scale, bool):
+        raise TypeError(f"scale must be True or False; got {type(scale).__name__}")
 
     # Check every file exists before reading 180 MB, so a missing file fails fast.
     for name in REQUIRED_FILES:
         if not (folder / name).is_file():
-            hint = folder.parent if folder.name == CIFAR10_FOLDER else folder
-            raise _missing_file_error(folder / name, hint)
+            if folder.name == CIFAR10_FOLDER:
+                raise _missing_file_error(folder / name, folder.parent)
+            # Report where download_cifar10(folder) would put the file, unless the batches are
+            # here already (a renamed cifar-10-batches-py).
+            inside = (folder / TRAIN_BATCHES[0]).is_file()
+            raise _missing_file_error(folder / name if inside else
+                                      folder / CIFAR10_FOLDER / name, folder)
     meta = _unpickle(folder / META_FILE)
     if not isinstance(meta, dict) or b"label_names" not in meta:
         raise ValueError(f"{folder / META_FILE} must hold a dict with key b'label_names'")
@@ -193,11 +241,14 @@ def load_cifar10(path: str | os.PathLike, num_training: int = 49000, num_validat
         raise ValueError(f"num_test must be at most the {len(X_test_all)} images in "
                          f"{folder / TEST_BATCH}; got {num_test}")
 
+    def images(X: np.ndarray) -> np.ndarray:
+        return (X / dtype.type(255)).astype(dtype) if scale else X.astype(dtype)
+
     val = slice(num_training, num_training + num_validation)
     return {
-        "X_train": X_all[:num_training].astype(dtype), "y_train": y_all[:num_training],
-        "X_val": X_all[val].astype(dtype), "y_val": y_all[val],
-        "X_test": X_test_all[:num_test].astype(dtype), "y_test": y_test_all[:num_test],
+        "X_train": images(X_all[:num_training]), "y_train": y_all[:num_training],
+        "X_val": images(X_all[val]), "y_val": y_all[val],
+        "X_test": images(X_test_all[:num_test]), "y_test": y_test_all[:num_test],
         "class_names": class_names,
     }
 
@@ -210,33 +261,92 @@ def _md5(filename: Path) -> str:
     return digest.hexdigest()
 
 
-def _download(url: str, target: Path, md5: str, progress: bool) -> None:
-    """Stream url to target via target.part, checking the MD5; nothing is left on failure."""
+class _Interrupted(Exception):
+    """The transfer stopped before the end; what arrived is in the .part file."""
+
+
+def _fetch(url: str, partial: Path, progress: bool) -> None:
+    """Append url's bytes to partial, asking only for the missing ones (HTTP Range).
+
+    Raises OSError when the server cannot be reached, _Interrupted when the transfer stops short.
+    A server that ignores the Range header (status 200, or a file:// URL) sends the whole file,
+    which then replaces the partial one.
+    """
     from tqdm.auto import tqdm
 
-    partial = target.with_name(target.name + ".part")
-    digest = hashlib.md5()
+    offset = partial.stat().st_size if partial.is_file() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
     try:
-        try:
-            response = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS)
-        except urllib.error.URLError as e:
-            raise OSError(f"could not download {url}: {e.reason}. Check the network connection, "
-                          f"or download the file by hand and save it as {target}") from e
-        with response, open(partial, "wb") as out:
-            length = response.headers.get("Content-Length")
-            with tqdm(total=int(length) if length else None, unit="B", unit_scale=True,
-                      unit_divisor=1024, desc=target.name, disable=not progress) as bar:
+        response = urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and offset:     # nothing after offset: the part is complete (MD5 decides)
+            return
+        raise OSError(f"could not download {url}: HTTP error {e.code} ({e.reason})") from e
+    except (urllib.error.URLError, OSError) as e:
+        reason = e.reason if isinstance(e, urllib.error.URLError) else e
+        raise OSError(
+            f"could not download {url}: {reason}. Are you offline? Check the network "
+            f"connection and run it again (a partial download is resumed), or download the "
+            f"file in a browser, save it as {partial.with_suffix('')}, and run it again: the "
+            f"archive is then checked and extracted without a download.") from e
+    with response:
+        if offset and getattr(response, "status", None) != 206:
+            offset = 0                   # the server ignored the range: it sends everything
+        elif offset:
+            content_range = response.headers.get("Content-Range", "")
+            if not content_range.startswith(f"bytes {offset}-"):
+                partial.unlink()
+                raise _Interrupted(f"the server sent another range ({content_range!r})")
+        length = response.headers.get("Content-Length")
+        expected = int(length) if length else None
+        received = 0
+        with open(partial, "ab" if offset else "wb") as out, tqdm(
+                total=None if expected is None else offset + expected, initial=offset, unit="B",
+                unit_scale=True, unit_divisor=1024, desc=partial.with_suffix("").name,
+                disable=not progress) as bar:
+            try:
                 for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                     out.write(chunk)
-                    digest.update(chunk)
+                    received += len(chunk)
                     bar.update(len(chunk))
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    if digest.hexdigest() != md5:
+            except (OSError, http.client.HTTPException) as e:
+                raise _Interrupted(f"{type(e).__name__}: {e}") from e
+    if expected is not None and received < expected:
+        raise _Interrupted(f"the connection closed after {offset + received} of "
+                           f"{offset + expected} bytes")
+
+
+def _fetch_resuming(url: str, partial: Path, progress: bool) -> None:
+    """_fetch, resumed after each interruption, DOWNLOAD_ATTEMPTS requests at most."""
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            _fetch(url, partial, progress)
+            return
+        except _Interrupted as e:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                kept = partial.stat().st_size if partial.is_file() else 0
+                raise OSError(
+                    f"the download of {url} was interrupted {attempt} times (last: {e}). The "
+                    f"{kept} bytes received are kept in {partial}: run it again to resume."
+                ) from e
+            time.sleep(RETRY_DELAY_SECONDS)
+
+
+def _download(url: str, target: Path, md5: str, progress: bool) -> None:
+    """Download url to target via target.part (resumed if present), checking the MD5."""
+    partial = target.with_name(target.name + ".part")
+    resumed = partial.is_file() and partial.stat().st_size > 0
+    _fetch_resuming(url, partial, progress)
+    actual = _md5(partial)
+    if actual != md5 and resumed:
+        # The kept part may belong to another version of the file: start once from scratch.
+        partial.unlink()
+        _fetch_resuming(url, partial, progress)
+        actual = _md5(partial)
+    if actual != md5:
         partial.unlink(missing_ok=True)
         raise ValueError(
-            f"MD5 checksum mismatch for {url}: expected {md5}, got {digest.hexdigest()}. The "
+            f"MD5 checksum mismatch for {url}: expected {md5}, got {actual}. The "
             f"download is corrupt or incomplete and was deleted; run download_cifar10 again.")
     partial.replace(target)
 
@@ -277,18 +387,21 @@ def _extract(archive_path: Path, dest: Path) -> None:
                 os.replace(item, final / item.name)
 
 
-def download_cifar10(dest_dir: str | os.PathLike, url: str = CIFAR10_URL, md5: str = CIFAR10_MD5,
-                     progress: bool = True) -> Path:
+def download_cifar10(dest_dir: str | os.PathLike | None = None, url: str = CIFAR10_URL,
+                     md5: str = CIFAR10_MD5, progress: bool = True) -> Path:
     """Download, verify and extract CIFAR-10 into dest_dir; return dest_dir/cifar-10-batches-py.
 
+    dest_dir: default default_cifar10_dir() ($COURSE_LIB_DATA, else ~/.cache/course_lib/cifar10).
     Steps, each skipped when already done: (1) if dest_dir/cifar-10-batches-py holds all seven
     batch files, return at once; (2) if dest_dir/cifar-10-python.tar.gz exists and its MD5
-    equals `md5`, reuse it; otherwise download `url` with a progress bar (tqdm) and check the
-    MD5 (on a mismatch the file is deleted and ValueError reports both checksums); (3) extract,
-    refusing members that are links or would land outside dest_dir. The archive is kept so a
-    later call can re-extract without downloading; delete it to save 163 MB.
+    equals `md5`, reuse it; otherwise download `url` with a progress bar (tqdm) into
+    cifar-10-python.tar.gz.part, resuming what an earlier, interrupted call left there (HTTP
+    Range), and check the MD5 (on a mismatch the file is deleted and ValueError reports both
+    checksums); (3) extract, refusing members that are links or would land outside dest_dir.
+    The archive is kept so a later call can re-extract without downloading; delete it to save
+    163 MB. OSError when the server cannot be reached (offline) or the transfer keeps failing.
     """
-    dest = _check_path(dest_dir, "dest_dir")
+    dest = default_cifar10_dir() if dest_dir is None else _check_path(dest_dir, "dest_dir")
     if not isinstance(url, str):
         raise TypeError(f"url must be a str; got {type(url).__name__}")
     if (not isinstance(md5, str) or len(md5) != 32

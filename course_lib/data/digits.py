@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.validation import FLOAT_DTYPES, check_nonnegative_int
+from course_lib.data.splits import check_split_args, stratified_split
+from course_lib.validation import FLOAT_DTYPES
 
 __all__ = ["load_digits"]
 
@@ -29,22 +30,6 @@ def check_float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
     return resolved
 
 
-def stratified_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random permutation of range(len(y)) in which every prefix has ~the class proportions.
-
-    Each sample gets its rank among a random shuffle of its own class, divided by the class
-    size (a 'quantile' in [0, 1)); sorting by that quantile interleaves the classes evenly, so
-    the first k indices hold each class in proportion to its frequency, for any k.
-    """
-    perm = rng.permutation(len(y))
-    quantile = np.empty(len(y))
-    for label in np.unique(y):
-        members = perm[y[perm] == label]            # this class, in shuffled order
-        quantile[members] = np.arange(len(members)) / len(members)
-    # A stable sort keeps equal quantiles (different classes) in their random `perm` order.
-    return perm[np.argsort(quantile[perm], kind="stable")]
-
-
 def load_digits(num_validation: int = 200, num_test: int = 200, dtype: Any = np.float64,
                 seed: int = 0, flatten: bool = False) -> dict[str, Any]:
     """Split scikit-learn's digits into train/validation/test sets.
@@ -61,34 +46,15 @@ def load_digits(num_validation: int = 200, num_test: int = 200, dtype: Any = np.
     """
     from sklearn.datasets import load_digits as sklearn_load_digits
 
-    num_validation = check_nonnegative_int(num_validation, "num_validation")
-    num_test = check_nonnegative_int(num_test, "num_test")
+    num_validation, num_test, seed = check_split_args(num_validation, num_test, seed,
+                                                      NUM_DIGITS, "digits")
     dtype = check_float_dtype(dtype)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int; got {type(seed).__name__} {seed!r}")
-    if num_validation + num_test >= NUM_DIGITS:
-        raise ValueError(
-            f"num_validation + num_test must be less than the {NUM_DIGITS} digits so that "
-            f"training images remain; got {num_validation} + {num_test} = "
-            f"{num_validation + num_test}")
 
     digits = sklearn_load_digits()
     X = (digits.images / 16.0).astype(dtype)[:, None, :, :]     # (1797, 1, 8, 8) NCHW
     y = digits.target.astype(np.int64)
     if flatten:
         X = X.reshape(len(X), -1)
-
-    rng = np.random.default_rng(seed)
-    order = stratified_order(y, rng)
-    test_idx = order[:num_test]
-    val_idx = order[num_test:num_test + num_validation]
-    train_idx = order[num_test + num_validation:]
-    # Shuffle within each set so the interleaved class pattern of stratified_order disappears.
-    splits = {name: rng.permutation(idx) for name, idx in
-              (("train", train_idx), ("val", val_idx), ("test", test_idx))}
-    data: dict[str, Any] = {}
-    for name, idx in splits.items():
-        data[f"X_{name}"] = np.ascontiguousarray(X[idx])
-        data[f"y_{name}"] = y[idx]
+    data: dict[str, Any] = stratified_split(X, y, num_validation, num_test, seed)
     data["class_names"] = DIGIT_CLASS_NAMES
     return data

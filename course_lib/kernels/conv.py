@@ -57,16 +57,15 @@ def _valid_range(k, stride, pad, size, out_size):
 
 
 @numba.njit(**JIT_OPTIONS)
-def im2col(x, n0, kernel_h, kernel_w, stride, pad, cols):
+def im2col(x, n0, kernel_h, kernel_w, stride, pad, Ho, Wo, cols):
     """cols[b, (c*HH + kh)*WW + kw, oh*W' + ow] = x_pad[n0 + b, c, oh*stride + kh, ow*stride + kw].
 
-    x: (N, C, H, W); cols: (B, R, H'*W') with R >= C*HH*WW; rows from C*HH*WW on are left alone
-    (the layer keeps a row of ones there for the bias). Fills images n0 .. n0+B-1; zero padding.
+    x: (N, C, H, W); Ho, Wo: the output size (validation.conv_output_size); cols: (B, R, Ho*Wo)
+    with R >= C*HH*WW; rows from C*HH*WW on are left alone (the layer keeps a row of ones there
+    for the bias). Fills images n0 .. n0+B-1; zero padding.
     """
     N, C, H, W = x.shape
     nb, _, P = cols.shape
-    Ho = (H + 2 * pad - kernel_h) // stride + 1
-    Wo = (W + 2 * pad - kernel_w) // stride + 1
     x_flat = x.reshape(N, C, H * W)
     for b in range(nb):
         n = n0 + b
@@ -112,17 +111,16 @@ def im2col(x, n0, kernel_h, kernel_w, stride, pad, cols):
 
 
 @numba.njit(**JIT_OPTIONS)
-def col2im_add(cols, n0, kernel_h, kernel_w, stride, pad, dx):
+def col2im_add(cols, n0, kernel_h, kernel_w, stride, pad, Ho, Wo, dx):
     """dx[n0 + b, c, ih, iw] += cols[b, k, p] for every (k, p) that im2col read from (ih, iw).
 
-    The adjoint of im2col: entries that im2col took from the zero padding are dropped.
-    cols: (B, R, H'*W') with R >= C*HH*WW, used as scratch (its padding entries are zeroed);
+    The adjoint of im2col: entries that im2col took from the zero padding are dropped, and input
+    positions that no window reaches (a floored output size) receive nothing.
+    cols: (B, R, Ho*Wo) with R >= C*HH*WW, used as scratch (its padding entries are zeroed);
     dx: (N, C, H, W), accumulated in place.
     """
     N, C, H, W = dx.shape
     nb, _, P = cols.shape
-    Ho = (H + 2 * pad - kernel_h) // stride + 1
-    Wo = (W + 2 * pad - kernel_w) // stride + 1
     dx_flat = dx.reshape(N, C, H * W)
     for b in range(nb):
         n = n0 + b

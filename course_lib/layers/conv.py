@@ -21,6 +21,7 @@ from course_lib.validation import (
     check_nonnegative_int,
     check_param_dict,
     check_positive_int,
+    conv_output_size,
 )
 
 __all__ = ["conv_backward", "conv_forward"]
@@ -70,13 +71,6 @@ def _check_conv_args(x: Any, w: Any, b: Any, conv_param: Any):
         raise ValueError(
             f"w's kernel ({HH}, {WW}) must fit in the padded input ({Hp}, {Wp}) "
             f"(x is {H}x{W}, pad={pad}); got a larger kernel. Use a smaller kernel or more pad.")
-    for name, kernel_name, size, kernel in (("H", "HH", H, HH), ("W", "WW", W, WW)):
-        span = size + 2 * pad - kernel
-        if span % stride:
-            raise ValueError(
-                f"conv_param: ({name} + 2*pad - {kernel_name}) must be divisible by "
-                f"stride={stride} so the windows tile the padded input; got "
-                f"{size} + 2*{pad} - {kernel} = {span}. Change pad or stride.")
     dtype = x.dtype
     return (_kernel_array(x, dtype), _kernel_array(w, dtype), np.asarray(b, dtype=dtype),
             stride, pad)
@@ -167,14 +161,15 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
 
         out[n, f, i, j] = b[f] + sum_{c, k, l} w[f, c, k, l] * x_pad[n, c, i*s + k, j*s + l]
 
-    and a cache for conv_backward. (H + 2p - HH) and (W + 2p - WW) must be divisible by s.
-    Computed as out[n] = [w.reshape(F, K), b] @ [im2col(x[n]); ones] with K = C*HH*WW.
+    and a cache for conv_backward. Any stride works: the division is floored (as in PyTorch),
+    so when s does not divide H + 2p - HH, the last rows that no window reaches are skipped
+    (likewise columns). Computed as out[n] = [w.reshape(F, K), b] @ [im2col(x[n]); ones] with
+    K = C*HH*WW.
     """
     x, w, b, stride, pad = _check_conv_args(x, w, b, conv_param)
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
-    Ho = 1 + (H + 2 * pad - HH) // stride
-    Wo = 1 + (W + 2 * pad - WW) // stride
+    Ho, Wo = conv_output_size(H, HH, stride, pad), conv_output_size(W, WW, stride, pad)
     K, P = C * HH * WW, Ho * Wo
 
     out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
@@ -189,7 +184,7 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
         step = cols.shape[0]
         for n0 in range(lo, hi, step):
             nb = min(step, hi - n0)
-            kernels.im2col(x, n0, HH, WW, stride, pad, cols[:nb])
+            kernels.im2col(x, n0, HH, WW, stride, pad, Ho, Wo, cols[:nb])
             _matmul_in_column_blocks(w_rows, cols[:nb], out_rows[n0:n0 + nb], block)
 
     _over_batch(forward_images, N, N * F * K * P)
@@ -204,6 +199,8 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
         db[f] = sum_{n, i, j} dout[n, f, i, j]
         dw    = sum_n dout[n].reshape(F, P) @ im2col(x[n]).T       (reshaped to w's shape)
         dx[n] = col2im(w.reshape(F, K).T @ dout[n].reshape(F, P))   (scatter-add of the columns)
+
+    Input rows and columns that no window reached (a stride that does not divide) get dx = 0.
     """
     check_cache(cache, "cache", 5, "conv_forward")
     if not (isinstance(cache[0], str) and cache[0] == _CACHE_TAG):
@@ -212,8 +209,7 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
     _, x, w, stride, pad = cache
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
-    Ho = 1 + (H + 2 * pad - HH) // stride
-    Wo = 1 + (W + 2 * pad - WW) // stride
+    Ho, Wo = conv_output_size(H, HH, stride, pad), conv_output_size(W, WW, stride, pad)
     K, P = C * HH * WW, Ho * Wo
     check_dout(dout, (N, F, Ho, Wo), "conv_forward")
     dout_rows = _kernel_array(dout, x.dtype).reshape(N, F, P)
@@ -232,11 +228,11 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
         for n0 in range(lo, hi, step):
             nb = min(step, hi - n0)
             chunk = dout_rows[n0:n0 + nb]
-            kernels.im2col(x, n0, HH, WW, stride, pad, cols[:nb])
+            kernels.im2col(x, n0, HH, WW, stride, pad, Ho, Wo, cols[:nb])
             dwb_t += np.matmul(cols[:nb], chunk.transpose(0, 2, 1)).sum(axis=0)
             # The columns' gradient, into the same buffer.
             _matmul_in_column_blocks(w_rows_t, chunk, cols[:nb, :K], block)
-            kernels.col2im_add(cols[:nb], n0, HH, WW, stride, pad, dx)
+            kernels.col2im_add(cols[:nb], n0, HH, WW, stride, pad, Ho, Wo, dx)
         return dwb_t
 
     dwb_t = sum(_over_batch(backward_images, N, 2 * N * F * K * P))

@@ -2,7 +2,9 @@
 
 Same contract as the assignment's `max_pool_forward_naive` / `max_pool_backward_naive`:
 pool_param = {'pool_height': ph, 'pool_width': pw, 'stride': s}, NCHW images, and a window's
-gradient goes to its first maximum in row-major order (as np.argmax).
+gradient goes to its first maximum in row-major order (as np.argmax). Any stride works: the
+output size is floored as in PyTorch (H' = 1 + (H - ph) // s); rows and columns that no window
+reaches get zero gradient.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from course_lib.validation import (
     check_float_array,
     check_param_dict,
     check_positive_int,
+    conv_output_size,
 )
 
 __all__ = ["avg_pool_backward", "avg_pool_forward", "max_pool_backward", "max_pool_forward"]
 
 
-def _check_pool_args(x: Any, pool_param: Any) -> tuple[np.ndarray, int, int, int]:
+def _check_pool_args(x: Any, pool_param: Any) -> tuple[np.ndarray, int, int, int, int, int]:
+    """(x as a writeable C-contiguous array, ph, pw, stride, H', W')."""
     check_float_array(x, "x", 4, "(N, C, H, W)")
     check_param_dict(pool_param, "pool_param", ("pool_height", "pool_width", "stride"))
     ph = check_positive_int(pool_param["pool_height"], "pool_param['pool_height']")
@@ -34,14 +38,9 @@ def _check_pool_args(x: Any, pool_param: Any) -> tuple[np.ndarray, int, int, int
     if ph > H or pw > W:
         raise ValueError(f"pool window ({ph}, {pw}) must fit in the input ({H}, {W}) of x; got a "
                          f"larger window. Use a smaller pool_height/pool_width.")
-    for name, size, window in (("H", H, ph), ("W", W, pw)):
-        if (size - window) % stride:
-            raise ValueError(
-                f"pool_param: the windows must tile x ((size - window) divisible by "
-                f"stride={stride}); got {name}={size}, window {window}: {size - window} is not "
-                f"divisible by {stride}. Change the stride or crop x.")
     x = np.ascontiguousarray(x)
-    return (x if x.flags.writeable else x.copy()), ph, pw, stride
+    return ((x if x.flags.writeable else x.copy()), ph, pw, stride,
+            conv_output_size(H, ph, stride), conv_output_size(W, pw, stride))
 
 
 def _check_pool_cache(cache: Any, length: int, producer: str) -> tuple:
@@ -56,17 +55,15 @@ def max_pool_forward(x: np.ndarray,
                      pool_param: Mapping[str, int]) -> tuple[np.ndarray, tuple]:
     """Max pooling.
 
-    x: (N, C, H, W); pool_param: pool_height ph, pool_width pw, stride s. (H - ph) and (W - pw)
-    must be divisible by s. Returns out: (N, C, H', W'), H' = 1 + (H - ph) // s,
-    W' = 1 + (W - pw) // s, with
+    x: (N, C, H, W); pool_param: pool_height ph, pool_width pw, stride s. Returns
+    out: (N, C, H', W'), H' = 1 + (H - ph) // s, W' = 1 + (W - pw) // s (floored), with
 
         out[n, c, i, j] = max_{k < ph, l < pw} x[n, c, i*s + k, j*s + l]
 
     and a cache holding each window's argmax (the first maximum in row-major order).
     """
-    x, ph, pw, stride = _check_pool_args(x, pool_param)
-    N, C, H, W = x.shape
-    Ho, Wo = 1 + (H - ph) // stride, 1 + (W - pw) // stride
+    x, ph, pw, stride, Ho, Wo = _check_pool_args(x, pool_param)
+    N, C = x.shape[:2]
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     argmax = np.empty((N, C, Ho, Wo), dtype=np.int32)
     kernels.max_pool_forward(x, ph, pw, stride, out, argmax)
@@ -96,9 +93,8 @@ def avg_pool_forward(x: np.ndarray,
 
     and a cache for avg_pool_backward.
     """
-    x, ph, pw, stride = _check_pool_args(x, pool_param)
-    N, C, H, W = x.shape
-    Ho, Wo = 1 + (H - ph) // stride, 1 + (W - pw) // stride
+    x, ph, pw, stride, Ho, Wo = _check_pool_args(x, pool_param)
+    N, C = x.shape[:2]
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     scale = x.dtype.type(1.0 / (ph * pw))
     kernels.avg_pool_forward(x, ph, pw, stride, scale, out)
@@ -112,7 +108,8 @@ def avg_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """
     _, x_shape, dtype, (ph, pw, stride) = _check_pool_cache(cache, 4, "avg_pool_forward")
     N, C, H, W = x_shape
-    check_dout(dout, (N, C, 1 + (H - ph) // stride, 1 + (W - pw) // stride), "avg_pool_forward")
+    check_dout(dout, (N, C, conv_output_size(H, ph, stride), conv_output_size(W, pw, stride)),
+               "avg_pool_forward")
     dx = np.zeros(x_shape, dtype=dtype)
     scale = dtype.type(1.0 / (ph * pw))
     kernels.avg_pool_backward(np.ascontiguousarray(dout, dtype=dtype), ph, pw, stride, scale, dx)

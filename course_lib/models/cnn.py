@@ -30,7 +30,7 @@ from course_lib.models.inputs import (
     check_positive_number,
     weight_generator,
 )
-from course_lib.validation import check_positive_int
+from course_lib.validation import check_positive_int, conv_output_size
 
 __all__ = ["ThreeLayerConvNet", "ConvNet"]
 
@@ -47,13 +47,14 @@ def _check_input_dim(input_dim: Any) -> tuple[int, int, int]:
 def _conv_output_size(size: int, filter_size: int, pool: bool, where: str) -> int:
     """Height (or width) after a stride-1 conv padded by (filter_size - 1) // 2 and an
     optional 2x2 stride-2 pool; raises if the image has become too small."""
-    pad = (filter_size - 1) // 2
-    conv = size + 2 * pad - filter_size + 1
-    out = (conv - 2) // 2 + 1 if pool else conv
-    if conv < 1 or out < 1:
+    try:
+        out = conv_output_size(size, filter_size, 1, (filter_size - 1) // 2)
+        if pool:
+            out = conv_output_size(out, POOL_PARAM["pool_height"], POOL_PARAM["stride"])
+        return out
+    except ValueError:
         raise ValueError(f"{where}: a {size}x{size} input is too small for filter_size "
-                         f"{filter_size}{' and 2x2 pooling' if pool else ''}")
-    return out
+                         f"{filter_size}{' and 2x2 pooling' if pool else ''}") from None
 
 
 def _reg_loss_and_grads(params: dict, grads: dict, reg: float, weight_names: list[str]) -> float:

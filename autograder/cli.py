@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -35,8 +36,11 @@ examples:
   autograder gradebook --assignment a2_fully_connected --out all shard1 shard2 shard3 shard4
 
 Re-running `grade` skips submissions whose result is up to date (same file, same source
-notebook, same hidden suite); --force grades them again. nbgrader users: `nbgrader autograde`
-grades through the same runner when the course uses the kit's nbgrader_config.py.
+notebook, same hidden suite); --force grades them again. A submission must be a regular file:
+a symbolic link (or one below a linked folder of nbgrader's submitted/) gets a result that
+says it was not graded, and linked folders below a given directory are not searched.
+nbgrader users: `nbgrader autograde` grades through the same runner when the course uses the
+kit's nbgrader_config.py.
 
 hidden suites available: {suites}
 """
@@ -137,18 +141,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 def collect_submissions(paths: list[Path]) -> list[Path]:
     """Files as given; a directory gives its notebooks (searched recursively, checkpoints
-    skipped), or its .py files when it holds no notebook at all."""
+    skipped), or its .py files when it holds no notebook at all.
+
+    Below a given directory, symbolic links to directories are not followed (a warning names
+    them) and symbolic links to files are listed, so that each gets a result saying that it
+    was not graded.
+    """
     found: list[Path] = []
     for path in paths:
         if not path.is_dir():
             found.append(path)
             continue
-        files = [c for c in sorted(path.rglob("*")) if c.is_file() and not any(
-            p.startswith(".") or p in ("__pycache__", ".ipynb_checkpoints")
-            for p in c.relative_to(path).parts)]
+        files = []
+        for folder, subfolders, names in os.walk(path):     # never into linked folders
+            here = Path(folder)
+            for name in subfolders:
+                if (here / name).is_symlink():
+                    print(f"autograder: not following the symbolic link {here / name}",
+                          file=sys.stderr)
+            subfolders[:] = [d for d in subfolders if not _skipped(d)]
+            files += [here / n for n in names if not _skipped(n)]
+        files = sorted(f for f in files if f.is_symlink() or f.is_file())
         notebooks = [c for c in files if c.suffix == ".ipynb"]
         found += notebooks or [c for c in files if c.suffix == ".py"]
     return list(dict.fromkeys(found))
+
+
+def _skipped(name: str) -> bool:
+    return name.startswith(".") or name in ("__pycache__", ".ipynb_checkpoints")
 
 
 def _limits(args) -> Limits:

@@ -126,9 +126,16 @@ def _role(cell: dict) -> str:
     return "setup"
 
 
+MAX_LABEL = 80      # characters of a cell's grade_id kept in unit ids, file names and notes
+
+
 def _label(cell: dict, index: int) -> str:
+    """The cell's grade_id (student-controlled, so shortened), else its position."""
     grade_id = _nbgrader(cell).get("grade_id")
-    return str(grade_id) if grade_id else f"#{index + 1}"
+    if not grade_id:
+        return f"#{index + 1}"
+    label = str(grade_id)
+    return label if len(label) <= MAX_LABEL else label[:MAX_LABEL] + "..."
 
 
 # ----------------------------------------------------------------------------- source cleaning

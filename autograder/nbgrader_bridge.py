@@ -8,7 +8,12 @@ pass the kit's `nbgrader_config.py` replaces `Execute` (and `IgnorePattern`) by
 
 1. grades the sanitized notebook with `autograder.runner` in a separate worker process (the
    student's code runs in the sandbox, the hidden suite in the worker; no kernel is started
-   and nothing of the notebook executes in nbgrader's process);
+   and nothing of the notebook executes in nbgrader's process). There is one worker per
+   (suite, suite version): after the hidden suite is edited (say, while formgrader runs) the
+   next notebook gets a fresh worker with the new suite; a worker that dies or overruns
+   `submission_timeout + worker_margin` is killed and replaced, never reused. A submission
+   that is, or sits below, a symbolic link in `submitted/` is not graded (its cells get 0 and
+   say why): nbgrader would have read the link's target;
 2. writes each autograded test cell's outcome as the cell's output, by nbgrader's own scoring
    rules (`nbgrader.utils.determine_grade`): all checks of the cell's function passed -> a
    stdout message (full points); none passed -> an `error` output with the messages (0
@@ -31,45 +36,66 @@ during autograde; it is the students' visible check, and the hidden tests live i
 from __future__ import annotations
 
 import atexit
-import concurrent.futures as cf
-import multiprocessing
 from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode, from_dict
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Dict, Float, Int, Unicode
 
-__all__ = ["GradeWithTrustedRunner", "function_for_grade_id", "cell_outputs"]
-
-_POOL: dict = {}
-
-
-def _pool(assignment: str) -> cf.ProcessPoolExecutor:
-    """One spawned worker per suite, reused for every notebook of the nbgrader run."""
-    from autograder.runner import _worker_init
-    if assignment not in _POOL:
-        _POOL[assignment] = cf.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_init, initargs=(assignment,))
-    return _POOL[assignment]
+__all__ = ["GradeWithTrustedRunner", "function_for_grade_id", "cell_outputs",
+           "symlink_in_submission", "shutdown_workers"]
 
 
-def _shutdown() -> None:
-    for pool in _POOL.values():
-        pool.shutdown(wait=True, cancel_futures=True)
-    _POOL.clear()
+class _Workers:
+    """The bridge's grading workers for the life of the nbgrader process (formgrader keeps
+    it alive): one pool of one worker per (suite, suite version)."""
+
+    def __init__(self) -> None:
+        self.pools: dict[tuple[str, str], object] = {}
+
+    def grade(self, suite: str, version: str, job):
+        from autograder.runner import worker_pool
+        for key in [k for k in self.pools if k[0] == suite and k != (suite, version)]:
+            self.pools.pop(key).close()         # the suite was edited: its old worker goes
+        if (suite, version) not in self.pools:
+            self.pools[(suite, version)] = worker_pool(suite, size=1, options=job.options,
+                                                       suite_version=version)
+        return self.pools[(suite, version)].grade(job)
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+        self.pools.clear()
 
 
-atexit.register(_shutdown)
+_WORKERS = _Workers()
+
+
+def shutdown_workers() -> None:
+    """Stop every grading worker of this process (also done at exit)."""
+    _WORKERS.close()
+
+
+atexit.register(shutdown_workers)
 
 
 def function_for_grade_id(grade_id: str, functions: list[str]) -> str | None:
     """'test_affine_forward' or 'test_affine_forward_shapes' -> 'affine_forward'."""
-    if not grade_id.startswith("test_"):
-        return None
-    rest = grade_id.removeprefix("test_")
-    candidates = [f for f in functions if rest == f or rest.startswith(f + "_")]
-    return max(candidates, key=len) if candidates else None
+    from autograder.plugin import function_for
+    return function_for(grade_id, functions)
+
+
+def symlink_in_submission(submitted: Path, notebook: Path) -> Path | None:
+    """The first folder or file of `notebook` below `submitted` (nbgrader's submitted/<student>/
+    <assignment>/<notebook>.ipynb) that is a symbolic link, or None. nbgrader copies what a
+    link points to, so a link would be graded as someone else's work."""
+    submitted, notebook = Path(submitted), Path(notebook)
+    here = submitted if notebook.is_relative_to(submitted) else Path(notebook.anchor)
+    for part in notebook.relative_to(here).parts:
+        here = here / part
+        if here.is_symlink():
+            return here
+    return None
 
 
 def cell_outputs(function: str | None, result: dict, points: float) -> list[dict]:
@@ -107,48 +133,51 @@ class GradeWithTrustedRunner(NbGraderPreprocessor):
     call_timeout = Float(10.0, help="seconds per call of a student's function").tag(config=True)
     submission_timeout = Float(180.0, help="seconds per notebook").tag(config=True)
     memory_mb = Int(1024, help="address-space limit of the sandbox (MB)").tag(config=True)
-    worker_timeout = Float(900.0, help="seconds to wait for the grading worker").tag(config=True)
+    worker_margin = Float(60.0, help="seconds a grading worker gets beyond submission_timeout "
+                          "for one notebook before it is killed and replaced").tag(config=True)
     enabled = Bool(True).tag(config=True)
 
     def _coursedir(self):
         from nbgrader.coursedir import CourseDirectory
         return CourseDirectory(config=self.config)
 
-    def _grade(self, nb: NotebookNode, resources: dict, suite: str) -> dict:
+    def grade_notebook(self, nb: NotebookNode, resources: dict, suite: str) -> dict:
+        """The runner's result for this notebook (also written under results_directory)."""
         import nbformat
 
-        from autograder.runner import GradeOptions, grade_notebook_data
+        from autograder.runner import GradeOptions, Job
         from autograder.sandbox import Limits
+        from autograder.suites import load_suite
         info = resources["nbgrader"]
         coursedir = self._coursedir()
         root = Path(coursedir.root).resolve()
         source_dir = Path(coursedir.format_path(coursedir.source_directory, ".", "."))
         source = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
-        release = Path(coursedir.format_path(coursedir.release_directory, ".", "."))
+        submitted = Path(coursedir.format_path(coursedir.submitted_directory, ".", "."))
         options = GradeOptions(
             assignment=suite, source_dir=source_dir.resolve(),
             out_dir=root / self.results_directory / info["assignment"],
             limits=Limits(call_timeout=self.call_timeout, load_timeout=self.call_timeout,
                           submission_timeout=self.submission_timeout, memory_mb=self.memory_mb),
-            hide=[str(source_dir.resolve()), str(release.resolve())])
-        data = nbformat.writes(nb).encode()
-        name = f"{info['student']}__{info['notebook']}"
-        kwargs = dict(kind="notebook", options=options, name=name,
-                      path=f"{info['student']}/{info['assignment']}/{info['notebook']}.ipynb",
-                      student=info["student"], notebook=info["notebook"], course_root=root,
-                      source_path=source / f"{info['notebook']}.ipynb")
-        for attempt in (1, 2):
-            try:
-                result = _pool(suite).submit(grade_notebook_data, data, **kwargs).result(
-                    timeout=self.worker_timeout)
-                break
-            except cf.process.BrokenProcessPool:
-                _POOL.pop(suite, None)
-                if attempt == 2:
-                    raise
-        from autograder.results import write_result
-        write_result(options.out_dir, result)
-        return result
+            worker_margin=self.worker_margin)
+        link = symlink_in_submission(submitted, Path(coursedir.format_path(
+            coursedir.submitted_directory, info["student"], info["assignment"]))
+            / f"{info['notebook']}.ipynb")
+        if link is not None:
+            self.log.error("%s is a symbolic link: not graded", link)
+        job = Job(options=options, name=f"{info['student']}__{info['notebook']}",
+                  path=f"{info['student']}/{info['assignment']}/{info['notebook']}.ipynb",
+                  data=nbformat.writes(nb).encode(), student=info["student"],
+                  notebook=info["notebook"], course_root=str(root),
+                  source_path=str(source / f"{info['notebook']}.ipynb"),
+                  refused=None if link is None else
+                  f"{link.name} in submitted/ is a symbolic link; submissions must be "
+                  "regular files")
+        outcome = _WORKERS.grade(suite, load_suite(suite).version, job)
+        if not outcome.ok:
+            raise RuntimeError(f"the trusted runner could not grade {job.path}: "
+                               f"{outcome.error}\n{outcome.detail}")
+        return outcome.value
 
     def _restore_missing(self, nb: NotebookNode, resources: dict) -> None:
         """Append test cells that are still missing, with their source from the database."""
@@ -186,7 +215,7 @@ class GradeWithTrustedRunner(NbGraderPreprocessor):
             self.log.info("Grading %s/%s with the trusted runner (suite %s)",
                           resources["nbgrader"]["student"], resources["nbgrader"]["notebook"],
                           suite)
-            result = self._grade(nb, resources, suite)
+            result = self.grade_notebook(nb, resources, suite)
             functions = list(result.get("functions", {}))
         for cell in tests:
             meta = cell.metadata["nbgrader"]

@@ -23,6 +23,19 @@ and is identical when the same submission is graded twice with the same suite:
       "run": {"started": ISO time, "seconds": 1.23, "host": ..., "autograder": "0.1.0",
               "restarts": 0, "stdout_bytes": 0, "stderr_bytes": 0}   # excluded from comparisons
     }
+
+Size caps (`bounded`, applied to every result before it is returned or written), because
+messages quote what a submission controls (its exception messages, its cell names):
+
+* every test message, error message and note: at most MESSAGE_CHARS = 2,000 characters (the
+  middle is cut and marked, so the start and the end of a traceback both stay);
+* at most MAX_ITEMS = 50 errors and 50 notes (a last entry says how many more there were);
+* the whole result: at most MAX_RESULT_BYTES = 1,000,000 bytes of JSON; a bigger one has its
+  messages cut further (to 200, then 40 characters) and a note saying so.
+
+A submission the grader could not handle still gets a result ("internal error"): score 0, the
+same `key` as a graded one (so a re-run skips it) and an error that says to grade it again
+with --force.
 """
 
 from __future__ import annotations
@@ -36,9 +49,56 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["SCHEMA", "atomic_write", "write_result", "read_result", "graded_part",
-           "write_gradebook", "format_report", "result_names"]
+           "write_gradebook", "format_report", "result_names", "clip", "bounded",
+           "MESSAGE_CHARS", "MAX_ITEMS", "MAX_RESULT_BYTES"]
 
 SCHEMA = "autograder-result/1"
+MESSAGE_CHARS = 2_000
+MAX_ITEMS = 50
+MAX_RESULT_BYTES = 1_000_000
+_SHORTENED = "this result was larger than the cap of"
+
+
+def clip(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """`text` if it has at most `limit` characters, else its start and end with a marker."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    marker = f" [... {len(text) - limit} characters cut ...] "
+    keep = max(limit - len(marker), 2)
+    return text[:keep - keep // 3] + marker + text[len(text) - keep // 3:]
+
+
+def _capped_list(items: list, what: str) -> list:
+    if len(items) <= MAX_ITEMS:
+        return items
+    more = f"... and {len(items) - MAX_ITEMS + 1} more {what} (not shown)"
+    last = {"function": None, "message": more} if isinstance(items[0], dict) else more
+    return items[:MAX_ITEMS - 1] + [last]
+
+
+def _with_messages_cut(result: dict, limit: int) -> dict:
+    result = dict(result)
+    result["tests"] = [dict(t, message=clip(t["message"], limit)) for t in result["tests"]]
+    result["errors"] = [dict(e, message=clip(e["message"], limit)) for e in result["errors"]]
+    result["notes"] = [clip(n, limit) for n in result["notes"]]
+    return result
+
+
+def bounded(result: dict) -> dict:
+    """`result` within the size caps of the module docstring (unchanged if it already is)."""
+    result = dict(result, errors=_capped_list(list(result.get("errors", [])), "errors"),
+                  notes=_capped_list(list(result.get("notes", [])), "notes"),
+                  tests=list(result.get("tests", [])))
+    result = _with_messages_cut(result, MESSAGE_CHARS)
+    for limit in (200, 40):
+        if len(json.dumps(result, allow_nan=False).encode()) <= MAX_RESULT_BYTES:
+            break
+        result = _with_messages_cut(result, limit)
+        result["notes"] = [n for n in result["notes"] if not n.startswith(_SHORTENED)][
+            :MAX_ITEMS - 1] + [f"{_SHORTENED} {MAX_RESULT_BYTES:,} bytes: its messages were cut "
+                               f"to {limit} characters"]
+    return result
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -70,7 +130,7 @@ def atomic_write(path: Path, text: str) -> None:
 
 def write_result(out_dir: Path, result: dict) -> Path:
     path = Path(out_dir) / f"{result['name']}.json"
-    atomic_write(path, json.dumps(result, indent=2, allow_nan=False) + "\n")
+    atomic_write(path, json.dumps(bounded(result), indent=2, allow_nan=False) + "\n")
     return path
 
 
@@ -105,10 +165,26 @@ def result_names(paths: list[Path], describe) -> dict[Path, str]:
     return names
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """A CSV cell that a spreadsheet shows as text: `'=1+1`, never the formula `=1+1`.
+
+    Names and paths come from students; numbers stay numbers.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_gradebook(results: list[dict], path: Path, functions: list[str]) -> Path:
-    """CSV: one row per submission, sorted by name; per-function scores as columns."""
+    """CSV: one row per submission, sorted by name; per-function scores as columns.
+
+    Text cells that a spreadsheet would run as a formula are escaped (see `_cell`).
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")     # RFC 4180; quotes any CR or LF
     writer.writerow(["name", "student", "notebook", "score", "max_score", "percent",
                      *functions, "errors", "path"])
     for result in sorted(results, key=lambda r: r["name"]):
@@ -116,9 +192,10 @@ def write_gradebook(results: list[dict], path: Path, functions: list[str]) -> Pa
         max_score = result.get("max_score") or 0
         percent = round(100 * result.get("score", 0) / max_score, 2) if max_score else 0.0
         per_function = [result.get("functions", {}).get(f, {}).get("score", "") for f in functions]
-        writer.writerow([result["name"], sub.get("student") or "", sub.get("notebook", ""),
-                         result.get("score", 0), max_score, percent, *per_function,
-                         len(result.get("errors", [])), sub.get("path", "")])
+        writer.writerow([_cell(v) for v in (
+            result["name"], sub.get("student") or "", sub.get("notebook", ""),
+            result.get("score", 0), max_score, percent, *per_function,
+            len(result.get("errors", [])), sub.get("path", ""))])
     atomic_write(path, buffer.getvalue())
     return path
 

@@ -1,41 +1,45 @@
 """Grade one submission, or a batch of them in parallel, resumably.
 
-One submission (`grade_submission`, always in a worker process, never in the caller's):
+One submission (`grade_submission`; in a batch always in a worker process):
 
-    extract the code -> static check for forbidden imports -> start the sandbox and load the
-    code -> run the hidden suite with pytest in this (trusted) process, calling the student's
-    functions through the sandbox -> assemble the JSON result.
+    read the file (a regular file inside its folder, never through a symbolic link) ->
+    extract the code -> `autograder.grading.Grading`: static check, the code into a sandbox,
+    the hidden suite run by pytest in this (trusted) process -> the JSON result.
 
-A batch (`grade_batch`): the Numba cache is warmed once (the suite's `warm()`), then a pool of
-spawned worker processes (fresh interpreters: Numba and OpenMP are not fork-safe) grades
-independent submissions; each worker writes its result atomically as soon as it is done, so a
-crash or a kill loses nothing already written. A re-run skips every submission whose result
-has the same key (content hash of the submission, its source notebook, the suite and the
-autograder version) unless `force`; `shard=(k, n)` keeps a deterministic 1/n of the batch.
+A batch (`grade_batch`): the Numba cache is warmed once (the suite's `warm()`), then
+`autograder.pool.WorkerPool` runs spawned worker processes (`GradingWorker`: fresh
+interpreters, since Numba and OpenMP are not fork-safe) that grade one submission at a time
+and write each result atomically as soon as it is done, so a crash or a kill loses nothing
+already written. A worker that dies or overruns its submission's time is replaced and only
+that submission is charged (two attempts, then an internal-error result that says why). A
+re-run skips every submission whose result has the same key (content hash of the submission,
+its source notebook, the suite and the autograder version) unless `force`; `shard=(k, n)`
+keeps a deterministic 1/n of the batch. `worker_pool` is the same pool for one-at-a-time
+callers (the nbgrader bridge).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import errno
 import hashlib
 import json
-import multiprocessing
-import multiprocessing.util
 import os
 import platform
-import tempfile
+import stat
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from autograder import extraction, results
-from autograder.forbidden import matches
+from autograder.pool import WorkerPool
 from autograder.sandbox import Limits
 from autograder.version import __version__
 
 __all__ = ["GradeOptions", "grade_submission", "grade_notebook_data", "grade_batch",
-           "BatchSummary", "submission_key", "default_source_dir", "shard_of", "warm_up"]
+           "BatchSummary", "submission_key", "default_source_dir", "shard_of", "warm_up",
+           "read_submission", "Refused", "Job", "GradingWorker", "worker_pool",
+           "SuiteChanged"]
 
 
 KIT_ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +54,10 @@ class GradeOptions:
     source_dir: Path | None = None          # assignments/source (setup cells come from there)
     out_dir: Path | None = None             # where result JSON files go (None: not written)
     limits: Limits = field(default_factory=Limits)
-    hide: list[str] = field(default_factory=list)   # extra paths the sandbox must not see
+    # A grading worker gets limits.submission_timeout + worker_margin seconds per submission
+    # (the sandbox's budget plus the trusted side's work: pytest and the oracle); a worker
+    # still busy after that is killed and replaced.
+    worker_margin: float = 60.0
 
 
 def default_source_dir() -> Path | None:
@@ -86,311 +93,183 @@ def shard_of(name: str, shards: int) -> int:
     return int(hashlib.sha256(name.encode()).hexdigest(), 16) % shards + 1
 
 
+# ----------------------------------------------------------------------------- reading a file
+
+class Refused(Exception):
+    """The submission is not a regular file inside its folder (its message says why)."""
+
+
+def submission_root(path: Path, assignment: str) -> Path:
+    """The folder a submission must stay inside: nbgrader's submitted/ for
+    submitted/<student>/<assignment>/<notebook>.ipynb, else the file's own folder."""
+    path = Path(path)
+    if extraction.describe_submission(path, assignment).course_root is not None:
+        return path.parents[2]
+    return path.parent
+
+
+def read_submission(path: Path, root: Path) -> bytes:
+    """The bytes of `path`, opened from `root` one component at a time without following a
+    symbolic link (O_NOFOLLOW), and only if it is a regular file of at most 64 MB.
+
+    Raises Refused (a symbolic link, not a regular file, not inside `root`) or OSError.
+    """
+    path, root = Path(path), Path(root)
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        raise Refused(f"{path} is not inside the folder {root}") from None
+    if not parts or ".." in parts:
+        raise Refused(f"{path} is not inside the folder {root}")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        here = root
+        for i, part in enumerate(parts):
+            here = here / part
+            last = i == len(parts) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (
+                os.O_NONBLOCK if last else os.O_DIRECTORY)   # a FIFO must not block us
+            try:
+                inner = os.open(part, flags, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(here):
+                    raise Refused(f"{here} is a symbolic link; submissions must be regular "
+                                  "files") from None
+                raise
+            os.close(fd)
+            fd = inner
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused(f"{path} is not a regular file; submissions must be regular files")
+        if info.st_size > MAX_SUBMISSION_BYTES:
+            raise OSError(0, f"it is larger than {MAX_SUBMISSION_BYTES // 2 ** 20} MB")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_SUBMISSION_BYTES:
+                raise OSError(0, f"it is larger than {MAX_SUBMISSION_BYTES // 2 ** 20} MB")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def load_submission(path: Path, assignment: str) -> tuple[bytes, str | None]:
+    """(the file's bytes, None), or (a stand-in to hash, why it cannot be graded)."""
+    try:
+        return read_submission(path, submission_root(path, assignment)), None
+    except Refused as refusal:
+        why = str(refusal)
+    except OSError as exc:
+        why = f"the file could not be read ({exc.strerror or exc})"
+    return f"not graded: {why}".encode(), why
+
+
+# ----------------------------------------------------------------------------- sandboxes
+
+class Sandboxes:
+    """Where a grading gets its sandbox: a new one, or in a worker (`spare=True`) the one
+    started for it (interpreter, numpy and the instructor's setup cells loaded) while the
+    previous submission was graded, so that start-up costs nothing on the critical path."""
+
+    def __init__(self, spare: bool = False):
+        self.spare = spare
+        self._ready: tuple[str, object] | None = None
+
+    @staticmethod
+    def _key(options: GradeOptions, policy, setup: list[dict]) -> str:
+        return json.dumps([options.assignment, policy.as_config(), options.limits.as_dict(),
+                           [u["code"] for u in setup]], sort_keys=True)
+
+    @staticmethod
+    def _new(options: GradeOptions, policy):
+        from autograder.sandbox import Sandbox
+        return Sandbox(assignment=options.assignment, policy=policy.as_config(),
+                       limits=options.limits)
+
+    def take(self, options: GradeOptions, policy, setup: list[dict]):
+        """The spare started for exactly this configuration, or a new sandbox."""
+        if self._ready is not None:
+            (key, spare), self._ready = self._ready, None
+            if key == self._key(options, policy, setup):
+                spare.claim()
+                return spare
+            spare.close()
+        return self._new(options, policy)
+
+    def prepare(self, options: GradeOptions, policy, setup: list[dict]) -> None:
+        """Start the next submission's sandbox now (workers only)."""
+        if self.spare and self._ready is None:
+            spare = self._new(options, policy)
+            spare.prestart(setup)
+            self._ready = (self._key(options, policy, setup), spare)
+
+    def close(self) -> None:
+        if self._ready is not None:
+            self._ready[1].close()
+            self._ready = None
+
+
 # ----------------------------------------------------------------------------- one submission
-
-_REFERENCE_CACHE: dict[str, set] = {}
-
-
-def _reference(policy) -> set:
-    from autograder.forbidden import reference_names
-    key = json.dumps(policy.as_config(), sort_keys=True)
-    if key not in _REFERENCE_CACHE:
-        _REFERENCE_CACHE[key] = reference_names(policy)
-    return _REFERENCE_CACHE[key]
-
-
-def _unit_failure_text(reply: dict, unit: dict) -> str:
-    error = reply.get("error") or {}
-    place = "your module" if unit["origin"] == "module" else (
-        f"cell {unit['cell']}" if unit["origin"] == "student" else
-        f"instructor setup cell {unit['cell']}")
-    if reply.get("failure"):
-        return f"the code at line {unit['line']} of {place} {error.get('message', 'failed')}"
-    line = (error.get("where") or {}).get("line", unit["line"])
-    message = f": {error['message']}" if error.get("message") else ""
-    return f"line {line} of {place} raised {error.get('type', 'an error')}{message}"
-
-
-def _missing_text(name: str, program, units: list[dict], loaded: dict) -> str:
-    if name in program.broken:
-        return f"could not be loaded: {program.broken[name]}"
-    for unit in units:
-        reply = loaded.get(unit["id"], {})
-        if name in unit["defines"] and not reply.get("ok", True):
-            return "could not be defined: " + _unit_failure_text(reply, unit)
-    if not any(u["origin"] != "setup" for u in units):
-        return "is not defined (no code of yours was found in the submission)"
-    return "is not defined in your submission"
-
-
-def _forbidden_text(reasons: list[str], policy, assignment: str) -> str:
-    """e.g. 'uses course_lib.affine_forward, which is not allowed in a2 (it is the ...)'."""
-    names = [w.strip(",;") for r in reasons for w in r.split() if policy.hit(w.strip(",;"))
-             or matches(w.strip(",;"), policy.forbidden)]
-    why = policy.reason(names[-1]) if names else "not allowed"
-    return f"{'; '.join(reasons)}, which is not allowed in {assignment} ({why})"
-
-
-_HOW = {"import": "imports", "importlib.import_module": "imports", "call": "calls"}
-
-
-def _pytest_args(suite, ini: str) -> list[str]:
-    # No conftest.py and no assertion rewriting: a suite is plain test files, and messages
-    # come from the checks only (pytest's assertion introspection would print hidden values).
-    return [str(suite.directory), "-p", "autograder.plugin", "-p", "no:cacheprovider",
-            "-p", "no:terminal", "-p", "no:unraisableexception", "-p", "no:threadexception",
-            "-p", "no:faulthandler", "--assert=plain", "--noconftest",
-            "--continue-on-collection-errors", "-c", ini, "--rootdir",
-            str(suite.directory), "-W", "ignore"]
-
-
-def _run_suite(suite, session) -> int:
-    import pytest
-
-    from autograder import plugin
-    with tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
-        ini = os.path.join(tmp, "pytest.ini")
-        with open(ini, "w") as f:
-            f.write("[pytest]\n")
-        plugin.CURRENT = session
-        try:
-            return int(pytest.main(_pytest_args(suite, ini)))
-        finally:
-            plugin.CURRENT = None
-
-
-def _hide_list(options: GradeOptions, sub, suite) -> list[str]:
-    """What the sandbox must not see: hidden suites, sources and solutions, other students'
-    files and results. (Paths the interpreter needs are dropped by the sandbox itself.)"""
-    from autograder.suites import SUITES_DIR
-    hide = [str(suite.directory.parent), str(SUITES_DIR), *options.hide]
-    # The kit's own tests and assignment sources hold reference solutions.
-    hide += [str(KIT_ROOT / d) for d in ("tests", "assignments", "autograder-results")
-             if (KIT_ROOT / d).is_dir()]
-    if options.source_dir:
-        hide.append(str(Path(options.source_dir).resolve()))
-    if options.out_dir:
-        hide.append(str(Path(options.out_dir).resolve()))
-    if sub.course_root is not None:
-        root = Path(sub.course_root).resolve()
-        hide += [str(root / d) for d in ("submitted", "autograded", "feedback", "release",
-                                         "source")]
-        hide.append(str(root / "gradebook.db"))
-    else:
-        hide.append(str(Path(sub.path).resolve().parent))
-    return sorted(set(hide))
-
-
-# A batch worker starts the sandbox of its next submission (interpreter, numpy and the
-# instructor's setup cells loaded) while it grades the current one: that start-up then costs
-# nothing on the critical path. Only workers do this (`_worker_init`), never `check`.
-_BATCH_WORKER = False
-_SPARE: tuple[str, object] | None = None
-
-
-def _sandbox_key(options: GradeOptions, policy, hide: list[str], setup: list[dict]) -> str:
-    return json.dumps([options.assignment, policy.as_config(), options.limits.as_dict(), hide,
-                       [u["code"] for u in setup]], sort_keys=True)
-
-
-def _new_sandbox(options: GradeOptions, policy, hide: list[str]):
-    from autograder.sandbox import Sandbox
-    return Sandbox(assignment=options.assignment, policy=policy.as_config(),
-                   limits=options.limits, hide=hide)
-
-
-def _take_sandbox(options: GradeOptions, policy, hide: list[str], setup: list[dict]):
-    """The spare prepared for exactly this configuration, or a new sandbox."""
-    global _SPARE
-    if _SPARE is not None:
-        (key, spare), _SPARE = _SPARE, None
-        if key == _sandbox_key(options, policy, hide, setup):
-            spare.claim()
-            return spare
-        spare.close()
-    return _new_sandbox(options, policy, hide)
-
-
-def _prepare_spare(options: GradeOptions, policy, hide: list[str], setup: list[dict]) -> None:
-    global _SPARE
-    if _BATCH_WORKER and _SPARE is None:
-        spare = _new_sandbox(options, policy, hide)
-        spare.prestart(setup)
-        _SPARE = (_sandbox_key(options, policy, hide, setup), spare)
-
-
-def _close_spare() -> None:
-    global _SPARE
-    if _SPARE is not None:
-        _SPARE[1].close()
-        _SPARE = None
-
-
-def _unavailable(functions, static, kinds, program, loaded, policy, assignment) -> dict:
-    """Functions that cannot be graded at all, with the reason (shown for each test)."""
-    unavailable = {}
-    for f in functions:
-        if static.get(f):
-            unavailable[f] = _forbidden_text(static[f], policy, assignment)
-        elif kinds[f] == "missing":
-            unavailable[f] = _missing_text(f, program, program.units, loaded)
-        elif kinds[f] == "forbidden":
-            unavailable[f] = _forbidden_text([f"is the library's {f}"], policy, assignment)
-        elif kinds[f] not in ("function", "class"):
-            unavailable[f] = f"is {kinds[f]}, not a function"
-    return unavailable
-
-
-def _note_events(events, functions, unavailable, notes, policy, assignment) -> None:
-    """Forbidden things the sandbox saw: while a function ran, that function gets 0."""
-    for event in events:
-        context = event["context"]
-        if context.startswith("call:") and context.removeprefix("call:") in functions:
-            how = _HOW.get(event["how"], "uses")
-            unavailable[context.removeprefix("call:")] = _forbidden_text(
-                [f"{how} {event['what']}"], policy, assignment)
-        elif not context.startswith("call:"):
-            notes.append(f"{event['what']} was used while loading ({event['how']}); "
-                         f"it is not allowed in {assignment}")
-
 
 def grade_notebook_data(data: bytes, *, kind: str, options: GradeOptions, name: str,
                         path: str, student: str | None, notebook: str,
-                        course_root: Path | None = None, source_path: Path | None = None
-                        ) -> dict:
-    """Grade a submission given as bytes (the nbgrader bridge passes a notebook in memory)."""
-    from autograder.forbidden import Policy, static_violations
-    from autograder.plugin import GradingSession, StudentProxy
-    from autograder.sandbox import SandboxFailure
+                        course_root: Path | None = None, source_path: Path | None = None,
+                        fatal: str | None = None, suite=None,
+                        sandboxes: Sandboxes | None = None) -> dict:
+    """Grade a submission given as bytes; `fatal`: why it cannot be graded at all (then every
+    test fails with that reason). `suite` and `sandboxes` come from a worker."""
+    from autograder.forbidden import Policy
+    from autograder.grading import Grading
     from autograder.suites import load_suite
 
     started, clock = datetime.now(UTC), time.monotonic()
-    suite = load_suite(options.assignment)
-    functions = list(suite.functions)
+    suite = suite or load_suite(options.assignment)
     if source_path is None:
         source_path = find_source_notebook(options.source_dir, options.assignment, notebook,
                                            suite.notebook)
     source_nb, source_bytes = extraction.load_source_notebook(source_path)
-    program = extraction.extract(data, kind, source_nb)
     policy = Policy(suite.forbidden, suite.allowed)
-    sub = extraction.Submission(path=Path(path), kind=kind, student=student, notebook=notebook,
-                                course_root=course_root)
-    unavailable: dict[str, str] = {}
-    errors: list[dict] = []
-    notes = list(program.notes)
-    if source_path is None and kind == "notebook":
+    program = None if fatal else extraction.extract(data, kind, source_nb)
+    notes = list(program.notes) if program else []
+    if source_path is None and kind == "notebook" and not fatal:
         notes.append("no source notebook was found; instructor setup cells were not used")
-    session = None
-    sandbox_info: dict = {}
-    run_info: dict = {}
-    if program.fatal:
-        unavailable = {f: f"could not be graded: {program.fatal}" for f in functions}
-        errors.append({"function": None, "message": program.fatal})
-        session = GradingSession(proxy=StudentProxy(None, suite.functions, unavailable),
-                                 functions=functions)
-        _run_suite(suite, session)
+    fatal = fatal or program.fatal
+    if fatal:
+        grading = Grading(suite, policy, fatal=fatal, notes=notes)
+        grading.run()
     else:
-        static = static_violations(program.units, functions, policy, _reference(policy))
         setup = [u for u in program.units if u["origin"] == "setup"]
-        with _take_sandbox(options, policy, _hide_list(options, sub, suite), setup) as sandbox:
-            loaded = sandbox.load(program.units)
-            _prepare_spare(options, policy, _hide_list(options, sub, suite), setup)
-            try:
-                kinds = sandbox.inspect(functions)
-            except SandboxFailure as failure:
-                kinds = {f: "missing" for f in functions}
-                errors.append({"function": None, "message": f"the sandbox failed after loading "
-                                                            f"your code: {failure.message}"})
-            unavailable = _unavailable(functions, static, kinds, program, loaded, policy,
-                                       options.assignment)
-            for unit in program.units:
-                reply = loaded.get(unit["id"], {})
-                if not reply.get("ok", True) and not set(unit["defines"]) & set(functions):
-                    notes.append(_unit_failure_text(reply, unit) + " (skipped)")
-            session = GradingSession(proxy=StudentProxy(sandbox, suite.functions, unavailable),
-                                     functions=functions)
-            _run_suite(suite, session)
-            sandbox.close()
-            sandbox_info = {k: sandbox.isolation.get(k) for k in
-                            ("namespaces", "network", "filesystem", "user", "rlimits")}
-            run_info = {"restarts": sandbox.restarts, "stdout_bytes": sandbox.stdout_bytes,
-                        "stderr_bytes": sandbox.stderr_bytes}
-            _note_events(sandbox.events, functions, unavailable, notes, policy,
-                         options.assignment)
-    return _assemble(name=name, sub=sub, suite=suite, data=data, source_bytes=source_bytes,
-                     session=session, unavailable=unavailable, errors=errors, notes=notes,
-                     sandbox_info=sandbox_info, run_info=dict(
-                         run_info, started=started.isoformat(timespec="seconds"),
-                         seconds=round(time.monotonic() - clock, 3), host=platform.node(),
-                         autograder=__version__))
+        sandboxes = sandboxes or Sandboxes()
+        grading = Grading(suite, policy, sandboxes.take(options, policy, setup),
+                          notes=notes)
+        try:
+            grading.load(program)
+            sandboxes.prepare(options, policy, setup)
+            grading.run()
+        finally:
+            grading.finish()
+    return grading.result(
+        name=name, key=submission_key(data, source_bytes, suite.version),
+        submission={"path": str(path), "kind": kind, "student": student, "notebook": notebook,
+                    "sha256": hashlib.sha256(data).hexdigest()},
+        run={"started": started.isoformat(timespec="seconds"),
+             "seconds": round(time.monotonic() - clock, 3), "host": platform.node(),
+             "autograder": __version__})
 
 
-def _assemble(*, name, sub, suite, data, source_bytes, session, unavailable, errors, notes,
-              sandbox_info, run_info) -> dict:
-    tests = []
-    for problem in session.collection_errors:
-        errors.append({"function": None, "message": f"the hidden suite could not be loaded: "
-                                                    f"{problem}"})
-    for node in session.order:
-        record = session.records[node]
-        passed = record["passed"]
-        message = record["message"]
-        function = record["function"]
-        if function in unavailable:
-            # Missing, forbidden (also when found while it ran): that is the reason, always.
-            passed, message = False, f"{function} {unavailable[function]}"
-        if record.get("internal"):
-            errors.append({"function": function, "message": f"internal error in {node}: "
-                                                            f"{record['internal']}"})
-        tests.append({"id": node, "function": function,
-                      "points": record["max_points"] if passed else 0.0,
-                      "max_points": record["max_points"], "passed": passed, "message": message})
-    functions = {}
-    # Every test counts under its function, also one the suite forgot to list in FUNCTIONS.
-    for f in dict.fromkeys([*suite.functions, *(t["function"] for t in tests)]):
-        mine = [t for t in tests if t["function"] == f]
-        score = sum(t["points"] for t in mine)
-        maximum = sum(t["max_points"] for t in mine)
-        passed = sum(t["passed"] for t in mine)
-        functions[f] = {"score": score, "max_score": maximum, "passed": passed,
-                        "total": len(mine),
-                        "status": "passed" if mine and passed == len(mine) else
-                        "partial" if passed else "failed"}
-        if f in unavailable:
-            errors.append({"function": f, "message": f"{f} {unavailable[f]}"})
-    return {
-        "schema": results.SCHEMA,
-        "name": name,
-        "assignment": suite.name,
-        "submission": {"path": str(sub.path), "kind": sub.kind, "student": sub.student,
-                       "notebook": sub.notebook, "sha256": hashlib.sha256(data).hexdigest()},
-        "suite_version": suite.version,
-        "key": submission_key(data, source_bytes, suite.version),
-        "score": sum(t["points"] for t in tests),
-        "max_score": sum(t["max_points"] for t in tests),
-        "functions": functions,
-        "tests": tests,
-        "errors": errors,
-        "notes": list(dict.fromkeys(notes)),
-        "sandbox": sandbox_info,
-        "run": run_info,
-    }
-
-
-def grade_submission(path: Path, options: GradeOptions, name: str | None = None) -> dict:
+def grade_submission(path: Path, options: GradeOptions, name: str | None = None, *,
+                     suite=None, sandboxes: Sandboxes | None = None) -> dict:
     """Grade one file (notebook or .py) in this process; write its JSON if out_dir is set."""
     path = Path(path)
     sub = extraction.describe_submission(path, options.assignment)
     name = name or (f"{sub.student}__{sub.notebook}" if sub.student else path.stem)
-    try:
-        if path.stat().st_size > MAX_SUBMISSION_BYTES:
-            raise OSError(0, f"it is larger than {MAX_SUBMISSION_BYTES // 2 ** 20} MB")
-        data, kind = path.read_bytes(), sub.kind
-    except OSError as exc:
-        data, kind = f"the file could not be read ({exc.strerror})".encode(), "unreadable"
-    result = grade_notebook_data(data, kind=kind, options=options, name=name, path=str(path),
+    data, why = load_submission(path, options.assignment)
+    result = grade_notebook_data(data, kind=sub.kind, options=options, name=name, path=str(path),
                                  student=sub.student, notebook=sub.notebook,
-                                 course_root=sub.course_root)
+                                 course_root=sub.course_root,
+                                 fatal=f"{why}; no code was graded" if why else None,
+                                 suite=suite, sandboxes=sandboxes)
     if options.out_dir is not None:
         results.write_result(options.out_dir, result)
     return result
@@ -404,25 +283,77 @@ def warm_up(assignment: str) -> None:
     load_suite(assignment).warm()
 
 
-def _worker_init(assignment: str) -> None:
-    global _BATCH_WORKER
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import pytest  # noqa: F401 - imported once per worker, not per submission
-    warm_up(assignment)
-    _BATCH_WORKER = True
-    multiprocessing.util.Finalize(None, _close_spare, exitpriority=10)
+class SuiteChanged(Exception):
+    """The hidden suite's files changed since this worker loaded it."""
 
 
-def _worker_grade(path: str, options: GradeOptions, name: str) -> dict:
-    try:
-        result = grade_submission(Path(path), options, name)
-    except Exception as exc:  # noqa: BLE001 - one broken submission must not stop the batch
-        import traceback
-        return {"name": name, "error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc()[-3000:]}
-    return {"name": name, "score": result["score"], "max_score": result["max_score"]}
+@dataclass(frozen=True)
+class Job:
+    """One submission for a GradingWorker: the file at `path`, which the worker reads itself,
+    or notebook bytes (`data`, from nbgrader) and where they came from. `refused`: why the
+    caller would not let it be graded (the result then says so)."""
 
+    options: GradeOptions
+    name: str
+    path: str
+    data: bytes | None = None
+    refused: str | None = None
+    student: str | None = None
+    notebook: str | None = None
+    course_root: str | None = None
+    source_path: str | None = None
+
+
+class GradingWorker:
+    """What a grading process keeps between submissions: its suite (loaded and warmed once,
+    pinned to one version) and its spare sandbox. Made in each worker by `WorkerPool`."""
+
+    def __init__(self, assignment: str, suite_version: str | None = None):
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        import pytest  # noqa: F401 - imported once per worker, not per submission
+
+        from autograder.suites import load_suite
+        self.suite = load_suite(assignment)
+        self.suite.warm()
+        if suite_version is not None and self.suite.version != suite_version:
+            raise SuiteChanged(f"the hidden suite {assignment} is at version "
+                               f"{self.suite.version}, not {suite_version}")
+        self.sandboxes = Sandboxes(spare=True)
+
+    def grade(self, job: Job) -> dict:
+        from autograder.suites import load_suite
+        if load_suite(self.suite.name).version != self.suite.version:
+            # Its test files may already be imported here: never stamp old code as new.
+            raise SuiteChanged(f"the hidden suite {self.suite.name} was edited while grading "
+                               f"(this worker has version {self.suite.version})")
+        if job.data is None:
+            return grade_submission(Path(job.path), job.options, job.name, suite=self.suite,
+                                    sandboxes=self.sandboxes)
+        result = grade_notebook_data(
+            job.data, kind="notebook", options=job.options, name=job.name, path=job.path,
+            student=job.student, notebook=job.notebook,
+            course_root=Path(job.course_root) if job.course_root else None,
+            source_path=Path(job.source_path) if job.source_path else None,
+            fatal=f"{job.refused}; no code was graded" if job.refused else None,
+            suite=self.suite, sandboxes=self.sandboxes)
+        if job.options.out_dir is not None:
+            results.write_result(job.options.out_dir, result)
+        return result
+
+    def close(self) -> None:
+        self.sandboxes.close()
+
+
+def worker_pool(assignment: str, *, size: int, options: GradeOptions,
+                suite_version: str | None = None) -> WorkerPool:
+    """`size` spawned GradingWorkers for `assignment`; each submission may take
+    options.limits.submission_timeout + options.worker_margin seconds."""
+    return WorkerPool(GradingWorker, (assignment, suite_version), size=size,
+                      job_timeout=options.limits.submission_timeout + options.worker_margin)
+
+
+# ----------------------------------------------------------------------------- a batch
 
 @dataclass
 class BatchSummary:
@@ -434,23 +365,34 @@ class BatchSummary:
     seconds: float = 0.0
 
 
-def _internal_error_result(path: Path, name: str, options: GradeOptions, message: str) -> dict:
-    """A result for a submission the grader itself could not handle (never silently lost)."""
-    from autograder.suites import load_suite
-    suite = load_suite(options.assignment)
+def internal_error_result(path: Path, name: str, options: GradeOptions, suite, message: str,
+                          detail: str = "") -> dict:
+    """A result for a submission the grader itself could not handle (never silently lost).
+
+    It has the submission's real key, so a re-run skips it; --force grades it again.
+    """
     sub = extraction.describe_submission(path, options.assignment)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        data = b""
-    return {"schema": results.SCHEMA, "name": name, "assignment": suite.name,
-            "submission": {"path": str(path), "kind": sub.kind, "student": sub.student,
-                           "notebook": sub.notebook, "sha256": hashlib.sha256(data).hexdigest()},
-            "suite_version": suite.version, "key": None, "score": 0.0, "max_score": 0.0,
-            "functions": {}, "tests": [],
-            "errors": [{"function": None, "message": f"the grader failed on this submission "
-                                                     f"({message}); grade it again with --force"}],
-            "notes": [], "sandbox": {}, "run": {"autograder": __version__}}
+    data, _ = load_submission(path, options.assignment)
+    errors = [{"function": None, "message": f"the grader failed on this submission "
+                                            f"({message}); grade it again with --force"}]
+    if detail:
+        errors.append({"function": None, "message": f"grader traceback: {detail}"})
+    return results.bounded({
+        "schema": results.SCHEMA, "name": name, "assignment": suite.name,
+        "submission": {"path": str(path), "kind": sub.kind, "student": sub.student,
+                       "notebook": sub.notebook, "sha256": hashlib.sha256(data).hexdigest()},
+        "suite_version": suite.version, "key": _key_for(path, options, suite),
+        "score": 0.0, "max_score": 0.0, "functions": {}, "tests": [], "errors": errors,
+        "notes": [], "sandbox": {}, "run": {"autograder": __version__}})
+
+
+def _key_for(path: Path, options: GradeOptions, suite) -> str:
+    data, _ = load_submission(path, options.assignment)
+    sub = extraction.describe_submission(path, options.assignment)
+    source = find_source_notebook(options.source_dir, options.assignment, sub.notebook,
+                                  suite.notebook)
+    source_bytes = source.read_bytes() if source else b""
+    return submission_key(data, source_bytes, suite.version)
 
 
 def grade_batch(paths: list[Path], options: GradeOptions, *, jobs: int = 1,
@@ -478,77 +420,38 @@ def grade_batch(paths: list[Path], options: GradeOptions, *, jobs: int = 1,
             todo.append(path)
     if todo:
         warm_up(options.assignment)     # fills Numba's cache before workers race to write it
-        _run_pool(todo, names, options, jobs, progress, summary)
-    if options.out_dir is not None:
-        for path in todo:
-            result = results.read_result(Path(options.out_dir) / f"{names[path]}.json")
-            if result is not None:
-                summary.results.append(result)
-        if gradebook:
-            everything = [r for r in (results.read_result(p) for p in
-                                      sorted(Path(options.out_dir).glob("*.json")))
-                          if r is not None and r.get("assignment") == options.assignment]
-            summary.gradebook = results.write_gradebook(
-                everything, Path(options.out_dir) / "gradebook.csv", list(suite.functions))
+        _grade_in_workers(todo, names, options, suite, jobs, progress, summary)
+    if options.out_dir is not None and gradebook:
+        everything = [r for r in (results.read_result(p) for p in
+                                  sorted(Path(options.out_dir).glob("*.json")))
+                      if r is not None and r.get("assignment") == options.assignment]
+        summary.gradebook = results.write_gradebook(
+            everything, Path(options.out_dir) / "gradebook.csv", list(suite.functions))
     summary.results.sort(key=lambda r: r["name"])
     summary.seconds = round(time.monotonic() - clock, 3)
     return summary
 
 
-def _key_for(path: Path, options: GradeOptions, suite) -> str | None:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    sub = extraction.describe_submission(path, options.assignment)
-    source = find_source_notebook(options.source_dir, options.assignment, sub.notebook,
-                                  suite.notebook)
-    source_bytes = source.read_bytes() if source else b""
-    return submission_key(data, source_bytes, suite.version)
-
-
-def _run_pool(todo, names, options, jobs, progress, summary) -> None:
+def _grade_in_workers(todo: list[Path], names: dict, options: GradeOptions, suite, jobs: int,
+                      progress: bool, summary: BatchSummary) -> None:
     from tqdm import tqdm
-    context = multiprocessing.get_context("spawn")
-    attempts = {p: 0 for p in todo}
-    remaining = list(todo)
-    bar = tqdm(total=len(todo), desc=f"grading {options.assignment}", unit="submission",
+    work = [Job(options=options, name=names[p], path=str(p)) for p in todo]
+    bar = tqdm(total=len(work), desc=f"grading {options.assignment}", unit="submission",
                disable=not progress, mininterval=0.5)
     try:
-        while remaining:
-            broken = False
-            with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=context,
-                                        initializer=_worker_init,
-                                        initargs=(options.assignment,)) as pool:
-                futures = {pool.submit(_worker_grade, str(p), options, names[p]): p
-                           for p in remaining}
-                for future in cf.as_completed(futures):
-                    path = futures[future]
-                    try:
-                        outcome = future.result()
-                    except cf.process.BrokenProcessPool:
-                        broken = True
-                        continue
-                    remaining.remove(path)
-                    bar.update(1)
-                    if "error" in outcome:
-                        summary.failed[names[path]] = outcome["error"]
-                        if options.out_dir is not None:
-                            results.write_result(options.out_dir, _internal_error_result(
-                                path, names[path], options, outcome["error"]))
-                    else:
-                        summary.graded.append(names[path])
-            if broken:
-                # A worker died (not a student's sandbox: those are separate processes).
-                for path in list(remaining):
-                    attempts[path] += 1
-                    if attempts[path] >= 2:
-                        remaining.remove(path)
-                        bar.update(1)
-                        summary.failed[names[path]] = "the grading worker died twice"
-                        if options.out_dir is not None:
-                            results.write_result(options.out_dir, _internal_error_result(
-                                path, names[path], options, "the grading worker died twice"))
+        with worker_pool(options.assignment, size=jobs, options=options,
+                         suite_version=suite.version) as pool:
+            for job, outcome in pool.run(work):
+                bar.update(1)
+                if outcome.ok:
+                    summary.graded.append(job.name)
+                    summary.results.append(outcome.value)
+                    continue
+                summary.failed[job.name] = outcome.error
+                result = internal_error_result(Path(job.path), job.name, options, suite,
+                                               outcome.error, outcome.detail)
+                summary.results.append(result)
+                if options.out_dir is not None:
+                    results.write_result(options.out_dir, result)
     finally:
         bar.close()
-

@@ -160,7 +160,7 @@ def test_sandbox_reports_what_isolation_was_applied(batch):
     if isolation_mode()[0] != "none":
         assert sandbox["network"].startswith("none")
     if os.geteuid() == 0 and isolation_mode()[0] == "root":
-        assert "unprivileged" in sandbox["user"]
+        assert "uid of its own" in sandbox["user"] and "no capabilities" in sandbox["user"]
 
 
 # ----------------------------------------------------------------------------- notebooks

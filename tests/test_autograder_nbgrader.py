@@ -2,8 +2,9 @@
 
 A temporary course directory gets the kit's nbgrader_config.py and the fixture source notebook
 (a2 subset); then generate_assignment, autograde of reference / blank / buggy / tampered
-submissions, generate_feedback and export run exactly as an instructor would run them. Scores
-refer to the frozen fixture suite (24 points). Slow: nbgrader itself takes seconds per command.
+submissions and of two symbolic links into a classmate's submission, generate_feedback and
+export run exactly as an instructor would run them. Scores refer to the frozen fixture suite
+(24 points). Slow: nbgrader itself takes seconds per command.
 """
 
 import csv
@@ -66,6 +67,13 @@ def course(tmp_path_factory):
     submit("dave", "buggy.py", drop={"test_affine_forward", "test_svm_loss"},
            edit={"test_relu_forward": "pass", "test_softmax_loss": "assert True"},
            transform={"affine_forward": lambda s: TAMPERING + "\n" + s})
+    # Symbolic links into alice's submission (kept by collection steps such as git or tar):
+    # nbgrader copies what they point to, the bridge must not grade it as eve's or frank's.
+    alice = submitted / "alice" / A2
+    (submitted / "eve" / A2).mkdir(parents=True)
+    (submitted / "eve" / A2 / f"{A2}.ipynb").symlink_to(alice / f"{A2}.ipynb")
+    (submitted / "frank").mkdir()
+    (submitted / "frank" / A2).symlink_to(alice, target_is_directory=True)
     nbgrader(root, "autograde", A2)
     nbgrader(root, "generate_feedback", A2)
     nbgrader(root, "export", "--to", str(root / "grades.csv"))
@@ -78,7 +86,8 @@ def grades(course: Path) -> dict[str, float]:
 
 
 def test_export_has_the_runners_scores(course):
-    assert grades(course) == {"alice": 24.0, "bob": 0.0, "carol": 13.0, "dave": 13.0}
+    assert grades(course) == {"alice": 24.0, "bob": 0.0, "carol": 13.0, "dave": 13.0,
+                              "eve": 0.0, "frank": 0.0}
     rows = list(csv.DictReader((course / "grades.csv").open()))
     assert {float(r["max_score"]) for r in rows} == {24.0}
 
@@ -116,9 +125,21 @@ def test_feedback_shows_messages_but_no_hidden_tests_or_inputs(course):
 def test_full_results_are_kept_for_the_instructor(course):
     results = course / "autograder-results" / A2
     names = sorted(p.name for p in results.glob("*.json"))
-    assert names == [f"{s}__{A2}.json" for s in ("alice", "bob", "carol", "dave")]
+    assert names == [f"{s}__{A2}.json" for s in ("alice", "bob", "carol", "dave", "eve",
+                                                   "frank")]
     dave = json.loads((results / f"dave__{A2}.json").read_text())
     assert dave["submission"]["student"] == "dave" and dave["score"] == 13
+
+
+def test_symlinked_submissions_are_not_graded_as_their_target(course):
+    results = course / "autograder-results" / A2
+    for student in ("eve", "frank"):
+        result = json.loads((results / f"{student}__{A2}.json").read_text())
+        assert result["score"] == 0 and result["max_score"] == 24 and result["key"]
+        assert "is a symbolic link; submissions must be regular files" in \
+            result["errors"][0]["message"]
+    html = (course / "feedback" / "eve" / A2 / f"{A2}.html").read_text()
+    assert "symbolic link" in html
 
 
 def test_cell_outputs_follow_nbgrader_scoring_rules():

@@ -97,9 +97,7 @@ class Sandbox:
     """One child process holding one submission's code; restarted (and replayed) on demand."""
 
     def __init__(self, *, assignment: str, policy: dict | None = None,
-                 limits: Limits | None = None, hide=()):
-        # `hide` is accepted for callers of the old deny-list sandbox; the allow-list root
-        # shows nothing it does not list, so there is nothing left to hide.
+                 limits: Limits | None = None):
         self.assignment = assignment
         self.policy = policy or {"forbidden": {}, "allowed": []}
         self.limits = limits or Limits()

@@ -222,7 +222,8 @@ def _become_unprivileged_root_mode(uid: int) -> str:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)       # from root to non-root: the kernel clears every capability
-    return f"uid {uid}, a user of its own (so RLIMIT_NPROC applies), no capabilities"
+    # The uid itself differs per grading process; the result says only what kind it is.
+    return "an unprivileged uid of its own (so RLIMIT_NPROC applies), no capabilities"
 
 
 def _become_unprivileged_userns() -> str:

@@ -4,7 +4,7 @@ The oracle is course_lib: every expected value is computed by the library in the
 parent, on inputs drawn from fixed seeds, so grading is deterministic. test_affine_relu.py and
 test_losses.py grade the layers and losses; test_two_layer_net.py, test_optimizers.py,
 test_batchnorm.py, test_layernorm.py, test_dropout.py and test_training.py the rest
-(TwoLayerNet is built in the sandbox and its methods are called there, see _objects.py).
+(TwoLayerNet is built in the sandbox and its methods are called there: `student.build`).
 """
 
 NOTEBOOK = "a2_fully_connected"

@@ -1,6 +1,6 @@
 """Hidden tests of TwoLayerNet (a2_fully_connected).
 
-The student's model is built in the sandbox; its methods are called there (`_objects`).
+The student's model is built in the sandbox (`student.build`); its methods are called there.
 Expected values come from course_lib.TwoLayerNet (the oracle) with the SAME parameters, set
 into both models, so the random initialisation never matters except in the one test about
 it. Tolerance (float64): scores, loss and gradients of a correct implementation differ from
@@ -19,7 +19,6 @@ from autograder.checks import (
     expect_tuple,
     expect_unchanged,
 )
-from autograder.suites.a2_fully_connected._objects import StudentObject
 from course_lib import TwoLayerNet
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -40,8 +39,8 @@ def problem(seed: int, n: int, d: int, h: int, c: int):
 
 
 def both_models(student, d, h, c, params, reg=0.0):
-    model = StudentObject.build(student, "TwoLayerNet", input_dim=d, hidden_dim=h,
-                                num_classes=c, weight_scale=1e-2, reg=reg)
+    model = student.build("TwoLayerNet", input_dim=d, hidden_dim=h, num_classes=c,
+                          weight_scale=1e-2, reg=reg)
     model.set("params", {k: v.copy() for k, v in params.items()})
     reference = TwoLayerNet(input_dim=d, hidden_dim=h, num_classes=c, reg=reg, seed=0)
     reference.params = {k: v.copy() for k, v in params.items()}
@@ -64,8 +63,8 @@ def check_loss_and_grads(got, reference, X, y):
 
 @pytest.mark.points(2)
 def test_TwoLayerNet_creates_params_with_the_contract_keys_shapes_and_zero_biases(student):
-    model = StudentObject.build(student, "TwoLayerNet", input_dim=12, hidden_dim=9,
-                                num_classes=5, weight_scale=1e-2)
+    model = student.build("TwoLayerNet", input_dim=12, hidden_dim=9, num_classes=5,
+                          weight_scale=1e-2)
     params = model.get("params")
     if type(params) is not dict or sorted(params) != sorted(KEYS):
         keys = sorted(params) if type(params) is dict else type(params).__name__
@@ -89,8 +88,8 @@ def test_TwoLayerNet_draws_weights_with_std_weight_scale(student):
     # sigma, and the sample mean within 2% / 7% of it; 15% margins accept every N(0, ws^2)
     # draw and reject uniform draws (std 0.29 ws, mean 0.5 ws) or a wrong scale.
     scale = 3e-2
-    model = StudentObject.build(student, "TwoLayerNet", input_dim=100, hidden_dim=200,
-                                num_classes=10, weight_scale=scale)
+    model = student.build("TwoLayerNet", input_dim=100, hidden_dim=200, num_classes=10,
+                          weight_scale=scale)
     params = model.get("params")
     for key in ("W1", "W2"):
         value = params.get(key) if type(params) is dict else None

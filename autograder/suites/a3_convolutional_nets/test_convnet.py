@@ -1,7 +1,7 @@
 """Hidden tests of ThreeLayerConvNet (a3_convolutional_nets).
 
-The student's model lives in the sandbox: `student.ThreeLayerConvNet(...)` returns a handle,
-and the tests call its methods and read or replace its `params` through that handle. To make
+The student's model lives in the sandbox: `student.build("ThreeLayerConvNet", ...)` returns a
+`StudentObject`, and the tests call its methods and read or update its `params` through it. To make
 the comparison exact, the tests overwrite the (random) initial weights with seeded ones and
 give the same weights to course_lib's ThreeLayerConvNet (the oracle); the initial weights
 themselves are checked for shapes, dtype, zero biases and their standard deviation only.
@@ -23,8 +23,7 @@ from autograder.checks import (
     expect_scalar,
     expect_tuple,
 )
-from autograder.plugin import StudentCallFailed, where_text
-from autograder.sandbox import SandboxFailure
+from autograder.plugin import StudentObject
 from course_lib import ThreeLayerConvNet
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -35,51 +34,23 @@ MODEL = "ThreeLayerConvNet"
 FLOAT64 = "float64"
 
 
-# ----------------------------------------------------------------------------- model handles
+# ----------------------------------------------------------------------------- the models
 
-def model_call(student, handle, target: str, *args, opaque=(), getattr_only=False):
-    """`model.<target>(*args)` (or the attribute itself) for a model kept in the sandbox.
-
-    The same failure handling as `student.<function>(...)`: what the student's code raised,
-    where, or that the sandbox timed out or crashed.
-    """
-    if MODEL in student.unavailable:
-        raise StudentCallFailed(f"{MODEL} {student.unavailable[MODEL]}")
-    what = f"{MODEL}.{target}" + ("" if getattr_only else "()")
-    try:
-        outcome = student._sandbox.call(target, args, handle=handle, opaque=opaque,
-                                        function=MODEL, getattr_only=getattr_only)
-    except SandboxFailure as failure:
-        if failure.kind in ("timeout", "crashed", "budget", "protocol"):
-            student.unavailable.setdefault(MODEL, f"{failure.message} in an earlier check")
-        raise StudentCallFailed(f"{what} {failure.message}") from None
-    if not outcome.ok:
-        error = outcome.error or {}
-        if error.get("type") == "AttributeError" and outcome.stage == "setup":
-            raise StudentCallFailed(f"your {MODEL} has no {target!r}") from None
-        message = error.get("message", "")
-        raise StudentCallFailed(f"{what} raised {error.get('type', 'Error')}"
-                                + (f": {message}" if message else "")
-                                + where_text(error.get("where")))
-    return outcome.value
+def build(student, **kwargs) -> StudentObject:
+    return student.build(MODEL, **kwargs)
 
 
-def build(student, **kwargs):
-    return student.ThreeLayerConvNet(**kwargs)
-
-
-def read_params(student, model) -> dict:
-    params = model_call(student, model, "params", getattr_only=True)
+def read_params(model: StudentObject) -> dict:
+    params = model.get("params")
     if type(params) is not dict:
         raise GradingFailure(f"model.params should be a dict of numpy arrays; got "
                              f"{describe_type(params)}")
     return params
 
 
-def set_params(student, model, params: dict) -> None:
+def set_params(model: StudentObject, params: dict) -> None:
     """model.params.update(params) in the sandbox (the model keeps its own dict object)."""
-    handle = model_call(student, model, "params", getattr_only=True, opaque=[-1])
-    model_call(student, handle, "update", {k: v.copy() for k, v in params.items()})
+    model.attribute("params").call("update", {k: v.copy() for k, v in params.items()})
 
 
 def seeded_params(seed: int, reference: ThreeLayerConvNet) -> dict:
@@ -95,7 +66,7 @@ def model_pair(student, seed: int, config: dict, reg: float = 0.0):
     params = seeded_params(seed, reference)
     reference.params = {k: v.copy() for k, v in params.items()}
     model = build(student, **kwargs)
-    set_params(student, model, params)
+    set_params(model, params)
     return model, reference
 
 
@@ -115,8 +86,7 @@ FIVE_BY_FIVE = {"input_dim": (1, 4, 4), "num_filters": 2, "filter_size": 5, "hid
 def _check_loss(student, seed, config, reg, case):
     model, reference = model_pair(student, seed, config, reg)
     X, y = model_data(seed + 1, config, 4)
-    loss, grads = expect_tuple(model_call(student, model, "loss", X, y), 2,
-                               f"{MODEL}.loss(X, y)")
+    loss, grads = expect_tuple(model.call("loss", X, y), 2, f"{MODEL}.loss(X, y)")
     want_loss, want_grads = reference.loss(X, y)
     expect_scalar(loss, want_loss, f"loss ({case})", rtol=RTOL, atol=ATOL)
     if type(grads) is not dict:
@@ -136,7 +106,7 @@ def _check_loss(student, seed, config, reg, case):
 @pytest.mark.function(MODEL)
 def test_three_layer_convnet_initialises_params_with_the_right_shapes(student):
     kwargs = dict(SMALL, weight_scale=0.1, dtype=FLOAT64)
-    params = read_params(student, build(student, **kwargs))
+    params = read_params(build(student, **kwargs))
     reference = ThreeLayerConvNet(**kwargs, seed=0).params
     if sorted(params) != sorted(PARAM_NAMES):
         raise GradingFailure(f"params should have the keys {', '.join(PARAM_NAMES)}; got "
@@ -161,8 +131,8 @@ def test_three_layer_convnet_initialises_params_with_the_right_shapes(student):
 @pytest.mark.function(MODEL)
 def test_three_layer_convnet_draws_weights_with_weight_scale_and_default_dtype(student):
     scale = 0.05
-    params = read_params(student, build(student, input_dim=(1, 8, 8), num_filters=8,
-                                        filter_size=3, hidden_dim=50, weight_scale=scale))
+    params = read_params(build(student, input_dim=(1, 8, 8), num_filters=8, filter_size=3,
+                               hidden_dim=50, weight_scale=scale))
     for name in PARAM_NAMES:
         value = params.get(name)
         if type(value) is not np.ndarray or value.dtype != np.float32:
@@ -186,7 +156,7 @@ def test_three_layer_convnet_draws_weights_with_weight_scale_and_default_dtype(s
 def test_three_layer_convnet_scores_match_the_reference(student):
     model, reference = model_pair(student, 3901, SMALL)
     X, _ = model_data(3902, SMALL, 4)
-    scores = model_call(student, model, "loss", X)
+    scores = model.call("loss", X)
     expect_array(scores, reference.loss(X), "scores = model.loss(X) (input 2x6x8, 3x3 filters)",
                  rtol=RTOL, atol=ATOL)
 

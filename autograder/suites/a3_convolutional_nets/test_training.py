@@ -25,6 +25,11 @@ NUM_CLASSES = 10
 TARGET_ACCURACY = 0.90
 LEARNS_SOMETHING = 0.50
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+# The oracle model is built from the sizes the student's params imply, in the trusted parent,
+# so they are bounded first. The notebook's model (8 filters of 3x3, 100 hidden units) has
+# 13,990 parameters; these bounds are far above any sensible model of 8x8 digits.
+MAX_FILTERS = 256
+MAX_PARAMETERS = 2_000_000
 
 _RESULTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -46,6 +51,24 @@ def trained_params(student) -> tuple[object, dict]:
     if status == "failed":
         raise GradingFailure(str(value))
     return value, data
+
+
+def check_model_size(num_filters: int, filter_size: int, hidden_dim: int) -> None:
+    """The model the params describe is one the grader is willing to build."""
+    if num_filters < 1 or hidden_dim < 1:
+        raise GradingFailure("params['W1'] and params['W2'] must not be empty")
+    if num_filters > MAX_FILTERS:
+        raise GradingFailure(f"params['W1'] has {num_filters} filters; the grader accepts at "
+                             f"most {MAX_FILTERS} for 8x8 digits (the notebook's model has 8)")
+    # W1, b1; W2 (num_filters * 4 * 4 pooled values -> hidden_dim), b2; W3, b3.
+    count = (num_filters * (filter_size ** 2 + 1) + (16 * num_filters + 1) * hidden_dim
+             + (hidden_dim + 1) * NUM_CLASSES)
+    if count > MAX_PARAMETERS:
+        raise GradingFailure(
+            f"the returned params describe a ThreeLayerConvNet with {count:,} parameters "
+            f"({num_filters} filters of {filter_size}x{filter_size}, hidden_dim {hidden_dim}); "
+            f"the grader accepts at most {MAX_PARAMETERS:,} for 8x8 digits (the notebook's "
+            "model has about 14,000)")
 
 
 def trained_model(student) -> tuple[ThreeLayerConvNet, dict]:
@@ -71,6 +94,7 @@ def trained_model(student) -> tuple[ThreeLayerConvNet, dict]:
         raise GradingFailure(f"params['W1'] has shape {W1.shape}; expected (F, 1, fs, fs) with "
                              "an odd filter size fs <= 7 for 8x8 single-channel digits")
     num_filters, filter_size, hidden_dim = W1.shape[0], W1.shape[2], W2.shape[1]
+    check_model_size(num_filters, filter_size, hidden_dim)
     model = ThreeLayerConvNet(input_dim=(1, 8, 8), num_filters=num_filters,
                               filter_size=filter_size, hidden_dim=hidden_dim,
                               num_classes=NUM_CLASSES, dtype=np.float64, seed=0)

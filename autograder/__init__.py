@@ -5,13 +5,20 @@ Parts, in the order a submission meets them:
 * `extraction`  - notebook or .py -> the student's code as small units (plus the instructor's
                   setup from the SOURCE notebook); `forbidden` - which imports an assignment
                   forbids, and a static check of the code for them.
-* `sandbox`     - the child process that runs those units and answers calls (`sandbox.child`),
-                  with the wire format in `protocol` (JSON + raw array bytes, never pickle).
+* `sandbox/`    - the sandboxed child that runs those units and answers calls: `channel`
+                  (framed messages with deadlines), `process` (the child process, started
+                  under namespaces), the `Sandbox` (load, replay, call); inside the child
+                  `lockdown` (allow-list root, no capabilities, locked mounts, seccomp),
+                  `guard` (forbidden imports and calls) and `child` (the server). The wire
+                  format is `protocol` (JSON + raw array bytes, never pickle).
 * `suites/`     - hidden pytest suites, one folder per assignment; `plugin` gives them the
-                  `student` fixture and the `points`/`function` markers, `checks` the
-                  comparisons they use.
-* `runner`      - grades one submission (sandbox + pytest in the trusted parent) and whole
-                  batches (process pool, resume, shards); `results` writes JSON and the CSV.
+                  `student` fixture (`student.f(...)`, `student.build(...)`) and the
+                  `points`/`function` markers, `checks` the comparisons they use.
+* `grading`     - one submission's `Grading`: its sandbox, the verdicts on each function, the
+                  pytest run (the object is a pytest plugin), the result.
+* `runner`      - reads a submission (regular files only, no symlinks), grades it, and grades
+                  batches through `pool` (spawned workers; a dead or stalled worker costs only
+                  the submission it held), resumably; `results` writes bounded JSON and the CSV.
 * `nbgrader_bridge` - the preprocessor that makes `nbgrader autograde` grade through the runner.
 * `cli`         - `python -m autograder grade|check|gradebook`.
 

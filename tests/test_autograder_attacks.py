@@ -57,6 +57,7 @@ ATTACK_ZEROS = {
     "syntax_error": {"relu_backward"},
     "read_solutions": {"affine_forward", "affine_backward"},
     "reimport_reference": set(FULL),
+    "forged_replies": {"svm_loss", "relu_backward"},
     "reference_code_reuse": {"affine_backward", "relu_backward", "softmax_loss", "svm_loss"},
 }
 HOST_TARGETS = ["/tmp/AUTOGRADER_ATTACK_WRITTEN", "/var/tmp/AUTOGRADER_ATTACK_WRITTEN",
@@ -127,6 +128,15 @@ def test_reference_reached_again_or_run_from_its_code_is_caught_and_named(batch)
     assert "uses course_lib.layers.activations," in messages(reused, "relu_backward")
     assert "uses course_lib.losses," in messages(reused, "softmax_loss")
     assert "calls gc.get_objects" in messages(reused, "svm_loss")
+
+
+def test_forged_replies_are_the_students_failure_not_the_graders(batch):
+    result = batch["results"]["forged_replies"]
+    assert result["key"]
+    assert "malformed reply" in messages(result, "svm_loss")
+    assert "malformed reply" in messages(result, "relu_backward")
+    assert not any("internal error" in e["message"] or "grader failed" in e["message"]
+                   for e in result["errors"])
 
 
 def test_exits_loops_and_crashes_are_reported_not_fatal(batch):

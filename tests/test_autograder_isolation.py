@@ -571,6 +571,38 @@ def test_escape_changes_nothing_outside_the_sandbox(batch):
         assert not (folder / ESCAPE_MARKER).exists(), folder
 
 
+def test_escape_through_nbgrader_changes_nothing_and_classmates_keep_their_grades():
+    """The escape submission graded by the real `nbgrader autograde` (the grader's own mode on
+    this machine), in a course outside /tmp so nothing is hidden merely by the private /tmp."""
+    course = Path(tempfile.mkdtemp(prefix="autograder-isolation-", dir="/var/tmp")) / "course"
+    try:
+        release = nbgrader_course(course, f"c.GradeWithTrustedRunner.call_timeout = "
+                                          f"{CALL_TIMEOUT:.1f}\n")
+        build_course(course, {"eve": hostile("escape.py"), "frank": HONEST, "grace": HONEST},
+                     template=release, decoys=False)          # nbgrader keeps a real gradebook
+        (course / "grades.csv").write_text("student_id,score\nfrank,24.0\n")
+        before = {"grades.csv": (course / "grades.csv").read_bytes()}
+        done = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", A2], cwd=course,
+                              env=grader_env(), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        attacked = FULL["affine_forward"] + FULL["affine_backward"]
+        assert nbgrader_scores(course) == {"eve": 24.0 - attacked, "frank": 24.0,
+                                           "grace": 24.0}
+        results = course / "autograder-results" / A2
+        for student in ("frank", "grace"):
+            result = json.loads((results / f"{student}__{A2}.json").read_text())
+            assert result["score"] == 24 and "tampered" not in result
+        assert "no reference found" in messages(
+            json.loads((results / f"eve__{A2}.json").read_text()), "affine_forward")
+        assert before["grades.csv"] == (course / "grades.csv").read_bytes()
+        assert leftovers()["markers"] == []
+        assert not any(Path(d, PTH).exists() for d in site_dirs())
+        assert not list(course.rglob(ESCAPE_MARKER))
+    finally:
+        remove_leftovers()
+        shutil.rmtree(course.parent, ignore_errors=True)
+
+
 # ----------------------------------------------------------------------------- 3. secrets
 
 def test_no_secret_is_visible_in_the_sandbox(batch):

@@ -1,5 +1,5 @@
 """Hidden suite of a1_linear_classifiers: k-NN distances and votes, SVM and softmax losses of a
-linear classifier (loop and vectorised versions), and the training task on the digits.
+linear classifier (loop and vectorised versions), and the training task on MNIST.
 
 The oracle is course_lib: every expected value is computed by the library in the trusted
 parent (`compute_distances`, `predict_labels`, `svm_loss_vectorized`,

@@ -1,18 +1,18 @@
-"""The digits as the a1 notebook prepares them for a linear classifier (keep the two in step;
+"""The MNIST digits as the a1 notebook prepares them for a linear classifier (keep the two in step;
 tests/test_assignment_a1.py checks that the notebook's setup cell gives the same arrays)."""
 
 import numpy as np
 
-from course_lib import load_digits
+from course_lib import load_mnist
 
 
 def linear_classifier_data() -> dict:
     """The training mean subtracted, a column of ones appended (the bias trick).
 
-    Returns a dict: X_train (1397, 65), y_train, X_val (200, 65), y_val, X_test (200, 65),
+    Returns a dict: X_train (4000, 785), y_train, X_val (500, 785), y_val, X_test (500, 785),
     y_test. The student's function gets the first four; X_test/y_test are held out.
     """
-    digits = load_digits(num_validation=200, num_test=200, seed=0, flatten=True)
+    digits = load_mnist(num_validation=500, num_test=500, seed=0, flatten=True)
     mean = digits["X_train"].mean(axis=0)
 
     def prepare(X):

@@ -1,11 +1,18 @@
 """Hidden tests of the training task: train_linear_classifier(data) -> W.
 
-The student's function gets the digits exactly as the notebook prepares them (the same split,
-seed 0; the training mean subtracted; a last column of ones, the bias trick) as a dict with
-X_train (1397, 65), y_train, X_val (200, 65), y_val, and returns W (65, 10). Here, in the
-trusted parent, the scores X_test @ W of the 200 held-out test digits (which the function
-never sees) give the accuracy: >= 0.90 earns the task's main points. A softmax or SVM
-classifier trained by minibatch SGD reaches about 0.95 in well under a second; chance is 0.10.
+The student's function gets the MNIST digits exactly as the notebook prepares them
+(load_mnist, 500 validation and 500 test images, seed 0; the training mean subtracted; a last
+column of ones, the bias trick) as a dict with X_train (4000, 785), y_train, X_val (500, 785),
+y_val, and returns W (785, 10). Here, in the trusted parent, the scores X_test @ W of the 500
+held-out test digits (which the function never sees) give the accuracy: >= 0.85 earns the
+task's main points; chance is 0.10.
+
+Measured on this split, single-threaded as in the sandbox: the notebook's solution (softmax,
+minibatch SGD, 1000 steps of 200) reaches 0.904 test (0.914 validation) in under 1 s in the
+sandbox (the whole submission grades in 2.5 s); seven other settings of softmax and SVM reach
+0.888-0.906 test, so a linear classifier tops out near 0.91 (chance is 0.10). The bar, 0.85,
+is 5 points (about four standard errors of a 500-image test set) below the reference: every
+reasonably tuned linear classifier clears it, one whose weights barely move does not.
 
 The student's function is called once per submission; its result is shared by the tests
 below (cached per graded submission, never across submissions).
@@ -20,7 +27,7 @@ from autograder.checks import GradingFailure, describe_type
 from autograder.suites.a1_linear_classifiers.data import linear_classifier_data
 
 NUM_CLASSES = 10
-TARGET_ACCURACY = 0.90
+TARGET_ACCURACY = 0.85
 LEARNS_SOMETHING = 0.50
 
 
@@ -51,7 +58,7 @@ def checked_weights(student) -> tuple[np.ndarray, dict]:
     if W.dtype.kind != "f":
         raise GradingFailure(f"W has dtype {W.dtype}; expected floating-point weights")
     if W.shape != want:
-        raise GradingFailure(f"W has shape {W.shape}; expected {want} (D = 64 pixels + 1 bias "
+        raise GradingFailure(f"W has shape {W.shape}; expected {want} (D = 784 pixels + 1 bias "
                              "feature, one column per class)")
     if not np.isfinite(W).all():
         raise GradingFailure("W contains NaN or infinite values (learning rate too large?)")
@@ -65,7 +72,7 @@ def held_out_accuracy(student) -> float:
 
 
 @pytest.mark.points(1)
-def test_train_linear_classifier_returns_finite_weights_of_shape_65_by_10(student):
+def test_train_linear_classifier_returns_finite_weights_of_shape_785_by_10(student):
     checked_weights(student)
 
 
@@ -78,7 +85,7 @@ def test_train_linear_classifier_learns_far_better_than_chance(student):
 
 
 @pytest.mark.points(3)
-def test_train_linear_classifier_reaches_90_percent_on_held_out_digits(student):
+def test_train_linear_classifier_reaches_85_percent_on_held_out_digits(student):
     accuracy = held_out_accuracy(student)
     if accuracy < TARGET_ACCURACY:
         raise GradingFailure(f"held-out accuracy {accuracy:.3f} is below the target "

@@ -57,7 +57,7 @@ def warm() -> None:
         batchnorm_forward,
         layernorm_backward,
         layernorm_forward,
-        load_digits,
+        load_mnist,
         relu_backward,
         relu_forward,
         softmax_loss,
@@ -79,4 +79,4 @@ def warm() -> None:
     out, cache = layernorm_forward(x, gamma, beta, {})
     layernorm_backward(np.ones_like(out), cache)
     TwoLayerNet(input_dim=3, hidden_dim=2, num_classes=2, seed=0).loss(x, np.array([0, 1, 0, 1]))
-    load_digits(flatten=True)           # imports scikit-learn once per worker
+    load_mnist(num_validation=500, num_test=500, seed=0, flatten=True)  # reads the file once

@@ -2,13 +2,23 @@
 
 The student's function trains THEIR TwoLayerNet with course_lib's Solver and their own update
 rule, in the sandbox, within the call time limit (10 s by default). It gets the training and
-validation split of `load_digits(flatten=True)` (seed 0) and returns the parameters; the
-accuracy is then computed here, in the trusted parent, with course_lib's TwoLayerNet, on the
-validation split (the stated target, 0.90) and on the test split, which the function never
-sees (0.85: a model that merely memorised the validation set fails it). The reference solution
-reaches about 0.96 on both, and any reasonable two-layer net reaches 0.93 or more, so the
-thresholds leave room for every honest setting of the hyperparameters. Training runs once per
-submission (a module-scoped fixture); the three tests grade its outcome.
+validation split of the MNIST digits, `load_mnist(num_validation=500, num_test=500, seed=0,
+flatten=True)` (X_train (4000, 784), y_train, X_val (500, 784), y_val), and returns the
+parameters; the accuracy is then computed here, in the trusted parent, with course_lib's
+TwoLayerNet, on the validation split (the stated target, 0.92) and on the 500 test images,
+which the function never sees (0.91: a model that merely memorised the validation set fails
+it).
+
+Measured on this split, single-threaded as in the sandbox: the notebook's solution (100
+hidden units, Adam, 12 epochs) reaches 0.938 validation / 0.932 test in 1-2 s in the sandbox
+(the whole submission grades in 2.7 s); the three alternative solutions of the test fixtures
+0.934-0.946 / 0.926-0.938; twelve other settings of the same net 0.924-0.944 / 0.912-0.944.
+The previous assignment's model, a1's linear classifier on the same split, reaches at most
+0.914 validation / 0.906 test (eight settings of softmax and SVM). So the targets sit just
+above the best linear classifier and 1.8 (validation) and 2.2 (test) points below the
+reference, 1.5-2 standard errors of a 500-image set: the margins are thin because the gap
+between the two models on 4,000 MNIST digits is only about 3 points. Training
+runs once per submission (a module-scoped fixture); the three tests grade its outcome.
 """
 
 from functools import lru_cache
@@ -17,16 +27,16 @@ import numpy as np
 import pytest
 
 from autograder.checks import GradingFailure
-from course_lib import TwoLayerNet, load_digits
+from course_lib import TwoLayerNet, load_mnist
 
 pytestmark = pytest.mark.function("train_digits_model")
 KEYS = ("W1", "b1", "W2", "b2")
-VAL_TARGET, TEST_TARGET = 0.90, 0.85
+VAL_TARGET, TEST_TARGET = 0.92, 0.91
 
 
 @lru_cache(maxsize=1)
 def digits() -> dict:
-    return load_digits(num_validation=200, num_test=200, seed=0, flatten=True)
+    return load_mnist(num_validation=500, num_test=500, seed=0, flatten=True)
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +64,15 @@ def trained_model(outcome) -> TwoLayerNet:
     if bad:
         raise GradingFailure(f"params {bad} should be float arrays")
     hidden = arrays["W1"].shape[1] if arrays["W1"].ndim == 2 else -1
-    shapes = {"W1": (64, hidden), "b1": (hidden,), "W2": (hidden, 10), "b2": (10,)}
+    shapes = {"W1": (784, hidden), "b1": (hidden,), "W2": (hidden, 10), "b2": (10,)}
     wrong = [f"{k} {arrays[k].shape} (expected {shapes[k]})" for k in KEYS
              if arrays[k].shape != shapes[k]]
     if hidden < 1 or wrong:
-        raise GradingFailure("the returned params do not fit a TwoLayerNet with input_dim=64 "
+        raise GradingFailure("the returned params do not fit a TwoLayerNet with input_dim=784 "
                              f"and num_classes=10: {', '.join(wrong) or 'W1 is not 2-D'}")
     if not all(np.isfinite(v).all() for v in arrays.values()):
         raise GradingFailure("the returned params contain NaN or infinite values")
-    model = TwoLayerNet(input_dim=64, hidden_dim=hidden, num_classes=10, seed=0)
+    model = TwoLayerNet(input_dim=784, hidden_dim=hidden, num_classes=10, seed=0)
     model.params = {k: v.astype(np.float64) for k, v in arrays.items()}
     return model
 

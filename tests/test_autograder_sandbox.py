@@ -403,3 +403,23 @@ def test_without_namespaces_the_filter_and_lost_capabilities_still_hold(monkeypa
     assert tried["TIOCSTI"] == ["EPERM"] and tried["/dev/tty"] == "ENXIO"
     assert tried["caps"] == ["0000000000000000"] and tried["seccomp"] == "2"
     assert report["filesystem"].startswith("not isolated")
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="i386 system calls exist on x86_64")
+def test_a_32_bit_system_call_cannot_slip_past_the_filter(mode_sandbox):
+    """mount(2) by its i386 number through `int 0x80` from the 64-bit child: a filter that
+    checked only x86_64 numbers would let it through; ours kills the process (SIGSYS), the
+    sandbox restarts and the student's other functions still answer."""
+    mode_sandbox.load([unit("""
+        import ctypes, mmap
+        def int80_mount():
+            code = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+            code.write(bytes.fromhex("b815000000" "31db" "31c9" "31d2" "cd80" "c3"))
+            address = ctypes.addressof(ctypes.c_char.from_buffer(code))
+            return ctypes.CFUNCTYPE(ctypes.c_int)(address)()
+        def still_here():
+            return 1
+    """)])
+    with pytest.raises(SandboxFailure, match="a forbidden system call"):
+        mode_sandbox.call("int80_mount")
+    assert mode_sandbox.call("still_here").value == 1

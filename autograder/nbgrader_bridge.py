@@ -168,7 +168,7 @@ class GradeWithTrustedRunner(NbGraderPreprocessor):
         job = Job(options=options, name=f"{info['student']}__{info['notebook']}",
                   path=f"{info['student']}/{info['assignment']}/{info['notebook']}.ipynb",
                   data=nbformat.writes(nb).encode(), student=info["student"],
-                  notebook=info["notebook"], course_root=str(root),
+                  notebook=info["notebook"],
                   source_path=str(source / f"{info['notebook']}.ipynb"),
                   refused=None if link is None else
                   f"{link.name} in submitted/ is a symbolic link; submissions must be "

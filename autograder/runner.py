@@ -214,7 +214,7 @@ class Sandboxes:
 
 def grade_notebook_data(data: bytes, *, kind: str, options: GradeOptions, name: str,
                         path: str, student: str | None, notebook: str,
-                        course_root: Path | None = None, source_path: Path | None = None,
+                        source_path: Path | None = None,
                         fatal: str | None = None, suite=None,
                         sandboxes: Sandboxes | None = None) -> dict:
     """Grade a submission given as bytes; `fatal`: why it cannot be graded at all (then every
@@ -267,7 +267,6 @@ def grade_submission(path: Path, options: GradeOptions, name: str | None = None,
     data, why = load_submission(path, options.assignment)
     result = grade_notebook_data(data, kind=sub.kind, options=options, name=name, path=str(path),
                                  student=sub.student, notebook=sub.notebook,
-                                 course_root=sub.course_root,
                                  fatal=f"{why}; no code was graded" if why else None,
                                  suite=suite, sandboxes=sandboxes)
     if options.out_dir is not None:
@@ -300,7 +299,6 @@ class Job:
     refused: str | None = None
     student: str | None = None
     notebook: str | None = None
-    course_root: str | None = None
     source_path: str | None = None
 
 
@@ -333,7 +331,6 @@ class GradingWorker:
         result = grade_notebook_data(
             job.data, kind="notebook", options=job.options, name=job.name, path=job.path,
             student=job.student, notebook=job.notebook,
-            course_root=Path(job.course_root) if job.course_root else None,
             source_path=Path(job.source_path) if job.source_path else None,
             fatal=f"{job.refused}; no code was graded" if job.refused else None,
             suite=self.suite, sandboxes=self.sandboxes)

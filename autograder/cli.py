@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "folder name)")
     check.add_argument("--json", type=Path, default=None, metavar="FILE",
                        help="also write the full JSON result ('-' for standard output)")
+    check.add_argument("--function", action="append", default=[], metavar="NAME",
+                       dest="functions", help="check only this graded function (repeatable)")
     _add_source(check)
     _add_limits(check)
 
@@ -234,9 +236,15 @@ def _cmd_check(args, parser) -> int:
     assignment = args.assignment or _guess_assignment(args.submission)
     if assignment is None or assignment not in _suites():
         parser.error(f"say which assignment with --assignment (known: {', '.join(_suites())})")
+    from autograder.suites import load_suite
+    suite = load_suite(assignment)
+    unknown = [f for f in args.functions if f not in suite.functions]
+    if unknown:
+        parser.error(f"--function {unknown[0]}: not a graded function of {assignment} "
+                     f"(known: {', '.join(suite.functions)})")
     warm_up(assignment)
     options = GradeOptions(assignment=assignment, source_dir=args.source or default_source_dir(),
-                           limits=_limits(args))
+                           limits=_limits(args), functions=tuple(args.functions))
     result = grade_submission(args.submission, options)
     _write_json(args.json, result)
     stream = sys.stderr if str(args.json) == "-" else sys.stdout

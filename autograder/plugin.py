@@ -132,6 +132,14 @@ class Student:
         return self._run(name, name, name, args, kwargs,
                          opaque=self._functions.get(name, {}).get("opaque", ()))
 
+    def _call_timeout(self, owner: str) -> float | None:
+        """A suite may give a function more time than the default per call (a training task:
+        FUNCTIONS = {"train_x": {"call_timeout": 60}}); never less than the instructor's."""
+        declared = self._functions.get(owner, {}).get("call_timeout")
+        if declared is None:
+            return None
+        return max(float(declared), self._sandbox.limits.call_timeout)
+
     def build(self, owner: str, *args, **kwargs) -> StudentObject:
         """An object of the student's graded class `owner`, made in the sandbox."""
         value = self.call(owner, *args, **kwargs)
@@ -153,7 +161,8 @@ class Student:
         try:
             outcome = self._sandbox.call(target, args, kwargs, opaque=opaque, echo=echo,
                                          handle=handle, function=owner,
-                                         getattr_only=getattr_only)
+                                         getattr_only=getattr_only,
+                                         timeout=self._call_timeout(owner))
         except SandboxFailure as failure:
             if failure.kind in _BREAKS_THE_FUNCTION:
                 self._verdicts.rule_out(owner, "broken", f"{failure.message} in an earlier check")

@@ -58,6 +58,9 @@ class GradeOptions:
     # (the sandbox's budget plus the trusted side's work: pytest and the oracle); a worker
     # still busy after that is killed and replaced.
     worker_margin: float = 60.0
+    # Grade only these graded functions (a self-check of one function, or a test that needs
+    # a few); empty: all. A partial result says so (`run.only`) and has a key of its own.
+    functions: tuple[str, ...] = ()
 
 
 def default_source_dir() -> Path | None:
@@ -80,10 +83,11 @@ def find_source_notebook(source_dir: Path | None, assignment: str, notebook: str
     return None
 
 
-def submission_key(data: bytes, source_bytes: bytes, suite_version: str) -> str:
+def submission_key(data: bytes, source_bytes: bytes, suite_version: str,
+                   functions: tuple[str, ...] = ()) -> str:
     digest = hashlib.sha256()
     for part in (hashlib.sha256(data).hexdigest(), hashlib.sha256(source_bytes).hexdigest(),
-                 suite_version, __version__):
+                 suite_version, __version__, *(("only", *functions) if functions else ())):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
 
@@ -212,6 +216,14 @@ class Sandboxes:
 
 # ----------------------------------------------------------------------------- one submission
 
+def check_selection(functions: tuple[str, ...], suite) -> None:
+    """Every name in `functions` is a graded function of the suite (else a clear error)."""
+    unknown = [f for f in functions if f not in suite.functions]
+    if unknown:
+        raise ValueError(f"functions: {', '.join(map(repr, unknown))} is not a graded function "
+                         f"of {suite.name}; expected some of {', '.join(suite.functions)}")
+
+
 def grade_notebook_data(data: bytes, *, kind: str, options: GradeOptions, name: str,
                         path: str, student: str | None, notebook: str,
                         source_path: Path | None = None,
@@ -225,6 +237,7 @@ def grade_notebook_data(data: bytes, *, kind: str, options: GradeOptions, name: 
 
     started, clock = datetime.now(UTC), time.monotonic()
     suite = suite or load_suite(options.assignment)
+    check_selection(options.functions, suite)
     if source_path is None:
         source_path = find_source_notebook(options.source_dir, options.assignment, notebook,
                                            suite.notebook)
@@ -236,13 +249,13 @@ def grade_notebook_data(data: bytes, *, kind: str, options: GradeOptions, name: 
         notes.append("no source notebook was found; instructor setup cells were not used")
     fatal = fatal or program.fatal
     if fatal:
-        grading = Grading(suite, policy, fatal=fatal, notes=notes)
+        grading = Grading(suite, policy, fatal=fatal, notes=notes, only=options.functions)
         grading.run()
     else:
         setup = [u for u in program.units if u["origin"] == "setup"]
         sandboxes = sandboxes or Sandboxes()
         grading = Grading(suite, policy, sandboxes.take(options, policy, setup),
-                          notes=notes)
+                          notes=notes, only=options.functions)
         try:
             grading.load(program)
             sandboxes.prepare(options, policy, setup)
@@ -250,12 +263,13 @@ def grade_notebook_data(data: bytes, *, kind: str, options: GradeOptions, name: 
         finally:
             grading.finish()
     return grading.result(
-        name=name, key=submission_key(data, source_bytes, suite.version),
+        name=name, key=submission_key(data, source_bytes, suite.version, options.functions),
         submission={"path": str(path), "kind": kind, "student": student, "notebook": notebook,
                     "sha256": hashlib.sha256(data).hexdigest()},
         run={"started": started.isoformat(timespec="seconds"),
              "seconds": round(time.monotonic() - clock, 3), "host": platform.node(),
-             "autograder": __version__})
+             "autograder": __version__,
+             **({"only": list(options.functions)} if options.functions else {})})
 
 
 def grade_submission(path: Path, options: GradeOptions, name: str | None = None, *,
@@ -389,7 +403,7 @@ def _key_for(path: Path, options: GradeOptions, suite) -> str:
     source = find_source_notebook(options.source_dir, options.assignment, sub.notebook,
                                   suite.notebook)
     source_bytes = source.read_bytes() if source else b""
-    return submission_key(data, source_bytes, suite.version)
+    return submission_key(data, source_bytes, suite.version, options.functions)
 
 
 def grade_batch(paths: list[Path], options: GradeOptions, *, jobs: int = 1,
@@ -399,6 +413,7 @@ def grade_batch(paths: list[Path], options: GradeOptions, *, jobs: int = 1,
     from autograder.suites import load_suite
     clock = time.monotonic()
     suite = load_suite(options.assignment)
+    check_selection(options.functions, suite)
     paths = [Path(p) for p in paths]
     names = results.result_names(
         paths, lambda p: extraction.describe_submission(p, options.assignment))

@@ -79,6 +79,23 @@ def test_check_guesses_the_assignment_and_can_write_json(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["max_score"] == 24
 
 
+def test_check_of_one_function_grades_only_its_tests_and_says_so(submissions, tmp_path):
+    done = run("check", submissions / "buggy.py", *ASSIGNMENT, *FAST, "--function",
+               "affine_forward", "--function", "relu_backward", "--json", tmp_path / "r.json")
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert list(result["functions"]) == ["affine_forward", "relu_backward"]
+    assert {t["function"] for t in result["tests"]} == {"affine_forward", "relu_backward"}
+    assert (result["score"], result["max_score"]) == (4, 7)
+    assert result["run"]["only"] == ["affine_forward", "relu_backward"]
+    assert "Score: 4 / 7" in done.stdout
+    whole = run("check", submissions / "buggy.py", *ASSIGNMENT, *FAST, "--json", "-").stdout
+    assert json.loads(whole)["key"] != result["key"]    # a partial result never stands for all
+    wrong = run("check", submissions / "buggy.py", *ASSIGNMENT, "--function", "conv_forward",
+                check=False)
+    assert wrong.returncode == 2 and "--function conv_forward: not a graded function" in \
+        wrong.stderr
+
+
 def test_grade_writes_a_json_per_submission_and_a_gradebook_and_exits_0(submissions, tmp_path):
     out = tmp_path / "out"
     done = run("grade", *ASSIGNMENT, "--out", out, "--jobs", 2, "--json", "-", *FAST,

@@ -88,6 +88,27 @@ def test_a_hanging_call_times_out_and_the_sandbox_restarts_with_the_code_loaded(
     assert sandbox.restarts == 1
 
 
+def test_a_call_given_more_time_than_the_default_finishes_and_is_still_bounded(sandbox):
+    sandbox.load([unit("import time\ndef train(seconds):\n    time.sleep(seconds)\n"
+                       "    return seconds\n")])
+    assert sandbox.call("train", (3.0,), timeout=6).value == 3.0     # default limit: 2 s
+    start = time.monotonic()
+    with pytest.raises(SandboxFailure) as failure:
+        sandbox.call("train", (30.0,), timeout=4)
+    assert failure.value.kind == "timeout" and "4 s" in failure.value.message
+    assert 4 <= time.monotonic() - start < 10
+
+
+def test_a_suite_gives_a_function_more_time_but_never_less_than_the_instructor(sandbox):
+    from autograder.grading import Verdicts
+    from autograder.plugin import Student
+    functions = {"train": {"call_timeout": 30}, "quick": {"call_timeout": 0.5}, "other": {}}
+    student = Student(sandbox, functions, Verdicts())
+    assert student._call_timeout("train") == 30
+    assert student._call_timeout("quick") == LIMITS.call_timeout
+    assert student._call_timeout("other") is None          # the sandbox's default
+
+
 def test_exit_and_os_exit_in_a_call_are_reported(sandbox):
     sandbox.load([unit("import os, sys\ndef leave():\n    sys.exit(3)\n"
                        "def vanish():\n    os._exit(5)\n")])

@@ -371,11 +371,13 @@ class Sandbox:
         return {n: _short(kinds.get(n, "missing"), 80) for n in names}
 
     def call(self, target: str, args=(), kwargs=None, *, opaque=(), echo=(), handle=None,
-             function: str | None = None, getattr_only: bool = False) -> CallOutcome:
+             function: str | None = None, getattr_only: bool = False,
+             timeout: float | None = None) -> CallOutcome:
         """Call `target(*args, **kwargs)` in the child (a method of `handle` if given).
 
         `opaque`: positions of the returned tuple kept in the child as handles (-1: the whole
         value). `echo`: argument positions sent back after the call (to detect modification).
+        `timeout`: seconds for this call (default: the limits' call_timeout).
         Raises SandboxFailure on timeout, crash, a malformed reply or an exhausted budget.
         """
         if handle is not None and handle.generation != self.generation:
@@ -390,7 +392,7 @@ class Sandbox:
                   "kwargs": [[k, protocol.encode_for_child(v, buffers)]
                              for k, v in (kwargs or {}).items()],
                   "opaque": list(opaque), "echo": list(echo), "getattr": getattr_only}
-        reply, out = self._request(header, buffers, timeout=self.limits.call_timeout)
+        reply, out = self._request(header, buffers, timeout=timeout or self.limits.call_timeout)
         if type(reply.get("ok")) is not bool:
             raise self._fail_protocol("a call reply without a status")
         if not reply["ok"]:

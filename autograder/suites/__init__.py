@@ -4,7 +4,9 @@ A suite package's `__init__.py` describes the assignment to the runner:
 
     NOTEBOOK   stem of the source notebook (default: the assignment name)
     FUNCTIONS  {function: {"opaque": [positions in the returned tuple kept in the sandbox]}},
-               e.g. {"affine_forward": {"opaque": [1]}} keeps the cache of (out, cache)
+               e.g. {"affine_forward": {"opaque": [1]}} keeps the cache of (out, cache);
+               "call_timeout": seconds per call of that function when it needs more than
+               the default (a training task), never less than the instructor's limit
     FORBIDDEN  {module prefix: reason shown to the student}
     ALLOWED    [module prefixes allowed inside a forbidden package]
     warm()     calls each oracle function once per dtype the tests use (fills Numba's cache)

@@ -235,3 +235,47 @@ def test_graph_sigmoid_gate_equals_its_four_elementary_gates():
     expected = 1 / (1 + math.exp(-0.3))
     assert g.value("f") == pytest.approx(expected, rel=1e-12)
     assert g.grad("s") == pytest.approx(expected * (1 - expected), rel=1e-12)
+
+
+# The figures of notebooks 01, 02 and 05 (linear scores, descent on a parabola, ReLU half-planes).
+from course_lib.figures.activations import plot_relu_half_planes, relu_active_fraction  # noqa: E402
+from course_lib.figures.descent import descent_on_parabola, plot_descent_on_parabola  # noqa: E402
+from course_lib.figures.linear import plot_linear_scores  # noqa: E402
+
+
+def test_linear_scores_figure_writes_the_lecture_scores():
+    image = np.array([[56.0, 231.0], [24.0, 2.0]])
+    W = np.array([[0.2, -0.5, 0.1, 2.0], [1.5, 1.3, 2.1, 0.0], [0.0, 0.25, 0.2, -0.3]])
+    b = np.array([1.1, 3.2, -1.2])
+    fig = plot_linear_scores(image, W, b, ["cat", "dog", "ship"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    for score in ("-96.8", "437.9", "60.75"):
+        assert score in texts
+    assert "highest: dog" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match=r"W must have shape \(C, H\*W\) = \(C, 4\)"):
+        plot_linear_scores(image, W[:, :3], b)
+
+
+@pytest.mark.parametrize("learning_rate", [0.3, 1.5, 2.2])
+def test_descent_on_parabola_multiplies_by_one_minus_lr_times_curvature(learning_rate):
+    path = descent_on_parabola(curvature=2.0, learning_rate=learning_rate / 2, start=1.5, steps=6)
+    np.testing.assert_allclose(path, 1.5 * (1 - learning_rate) ** np.arange(7), rtol=1e-12)
+
+
+def test_descent_figure_says_which_learning_rates_diverge():
+    titles = [ax.get_title() for ax in plot_descent_on_parabola(1.0, (0.3, 1.5, 2.2)).axes]
+    assert "converges" in titles[0] and "oscillates" in titles[1]
+    assert "diverges" in titles[2] and "diverges" not in titles[1]
+    with pytest.raises(ValueError, match="learning_rate must be > 0"):
+        descent_on_parabola(1.0, 0.0)
+
+
+def test_relu_half_planes_count_a_unit_that_no_data_point_activates_as_dead():
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    W = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]])
+    b = np.array([0.0, 0.0, -20.0])  # the third unit's line lies far outside the data
+    active = relu_active_fraction(X, W, b)
+    np.testing.assert_allclose(active, [np.mean(X[:, 0] > 0), np.mean(X[:, 1] > 0), 0.0])
+    assert "1 of 3 dead" in plot_relu_half_planes(X, W, b).axes[0].get_title()
+    with pytest.raises(ValueError, match=r"X must have shape \(N, 2\)"):
+        plot_relu_half_planes(np.zeros((5, 3)), np.zeros((3, 2)), np.zeros(2))

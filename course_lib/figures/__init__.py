@@ -2,6 +2,9 @@
 
 One module per lecture topic; import the one you need (nothing heavy is imported here):
 
+- `course_lib.figures.linear`: the linear classifier W x + b with an image stretched into x.
+- `course_lib.figures.descent`: gradient descent on a parabola, converging or diverging.
+- `course_lib.figures.activations`: the half-planes where ReLU units are active, and dead units.
 - `course_lib.figures.convolution`: a window sliding over a padded input with a stride (static
   figure, and an ipywidgets slider when ipywidgets is installed); the receptive field growing
   over stacked layers.

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from autograder.sandbox import Limits
 
+PLATFORMS = ("gradescope", "prairielearn")      # autograder.exporters.FORMATS
+
 __all__ = ["main", "build_parser", "collect_submissions"]
 
 DESCRIPTION = """\
@@ -113,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--force", action="store_true",
                        help="grade again even when an up-to-date result exists")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="grade on a Dask cluster, one task per submission: the scheduler's "
+                       "address (tcp://HOST:8786), or local:N for a cluster of N workers on "
+                       "this machine (needs the 'cluster' extra: pip install .[cluster])")
+    grade.add_argument("--format", choices=PLATFORMS, default=None, dest="platform",
+                       help="also write each result in a platform's results.json format, as "
+                       "<out>/<format>/<name>/results.json; --json then writes that format")
     _add_source(grade)
     _add_limits(grade)
 
@@ -138,7 +147,53 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("results", nargs="*", type=Path, metavar="RESULT_DIR")
     book.add_argument("--assignment", required=True, metavar="NAME")
     book.add_argument("--out", type=Path, required=True, metavar="DIR")
+    book.add_argument("--format", choices=("kit", "canvas"), default="kit",
+                      help="kit: gradebook.csv with per-function scores; canvas: also "
+                      "canvas.csv for Canvas's gradebook import (default: %(default)s)")
+    book.add_argument("--roster", type=Path, default=None, metavar="CSV",
+                      help="canvas: a gradebook export of the Canvas course, whose Student, "
+                      "ID, SIS User ID, SIS Login ID and Section are used (matched on SIS "
+                      "Login ID, SIS User ID or ID = the nbgrader student id)")
+    book.add_argument("--column", default=None, metavar="TITLE",
+                      help="canvas: the assignment column's title, e.g. 'A2 (123456)' to "
+                      "match an existing Canvas assignment (default: the assignment name)")
+    _add_platform_commands(commands)
     return parser
+
+
+def _add_platform_commands(commands) -> None:
+    """`import`, `gradescope-bundle` and `gradescope-run` (see autograder.exporters)."""
+    imp = commands.add_parser(
+        "import", help="write `grade` results into an nbgrader course's gradebook",
+        description="Run nbgrader's autograde for an assignment using the results of "
+        "`autograder grade` (auto scores per grade cell and the test-cell outputs that "
+        "feedback shows); a notebook without an up-to-date result is graded now.")
+    imp.add_argument("results", type=Path, metavar="RESULT_DIR")
+    imp.add_argument("--course", type=Path, default=Path("."), metavar="DIR",
+                     help="the nbgrader course directory (default: .)")
+    imp.add_argument("--assignment", required=True, metavar="NAME")
+    imp.add_argument("--student", action="append", default=None, metavar="ID",
+                     help="only this student (repeatable; default: all)")
+    bundle = commands.add_parser(
+        "gradescope-bundle", help="build a Gradescope autograder.zip for an assignment",
+        description="Build the zip Gradescope's programming assignments take: setup.sh "
+        "installs the kit, run_autograder grades /autograder/submission into "
+        "/autograder/results/results.json.")
+    bundle.add_argument("assignment", metavar="ASSIGNMENT")
+    bundle.add_argument("-o", "--output", type=Path, default=Path("autograder.zip"),
+                        metavar="ZIP")
+    bundle.add_argument("--kit", type=Path, default=None, metavar="WHEEL_OR_DIR",
+                        help="what setup.sh installs (default: this kit's source tree)")
+    _add_source(bundle)
+    run = commands.add_parser(
+        "gradescope-run", help="(inside Gradescope) grade one submission folder",
+        description="Grade the notebook (or .py) in --submission-dir and write Gradescope's "
+        "results.json; used by the bundle's run_autograder.")
+    run.add_argument("--assignment", required=True, metavar="NAME")
+    run.add_argument("--submission-dir", type=Path, required=True, metavar="DIR")
+    run.add_argument("--results", type=Path, required=True, metavar="FILE")
+    _add_source(run)
+    _add_limits(run)
 
 
 def collect_submissions(paths: list[Path]) -> list[Path]:
@@ -216,15 +271,94 @@ def _cmd_grade(args, parser) -> int:
     options = GradeOptions(assignment=args.assignment,
                            source_dir=args.source or default_source_dir(),
                            out_dir=out, limits=_limits(args))
-    summary = grade_batch(submissions, options, jobs=args.jobs, shard=args.shard,
-                          force=args.force, progress=not args.no_progress)
-    _write_json(args.json, summary.results)
+    if args.scheduler:
+        summary = _grade_on_cluster(submissions, options, args, parser)
+    else:
+        summary = grade_batch(submissions, options, jobs=args.jobs, shard=args.shard,
+                              force=args.force, progress=not args.no_progress)
+    if args.platform:
+        _write_platform_results(summary.results, out, args)
+    else:
+        _write_json(args.json, summary.results)
     stream = sys.stderr if str(args.json) == "-" else sys.stdout
     for result in summary.results:
         print(f"{result['name']:40s} {result['score']:6g} / {result['max_score']:g}", file=stream)
     print(f"{len(summary.graded)} graded, {len(summary.skipped)} up to date (skipped), "
           f"{len(summary.failed)} failed to grade; results in {out}"
           + (f", gradebook {summary.gradebook}" if summary.gradebook else ""), file=stream)
+    return 0
+
+
+def _grade_on_cluster(submissions, options, args, parser):
+    try:
+        from autograder.cluster import grade_batch_on_cluster
+    except ImportError as exc:
+        parser.error(f"--scheduler needs Dask distributed ({exc}); install the kit with "
+                     "pip install '.[cluster]'")
+    if args.scheduler.startswith("local:") and not args.scheduler[6:].isdigit():
+        parser.error(f"--scheduler must be local:N or an address such as tcp://HOST:8786; "
+                     f"got {args.scheduler!r}")
+    return grade_batch_on_cluster(submissions, options, scheduler=args.scheduler,
+                                  shard=args.shard, force=args.force,
+                                  progress=not args.no_progress)
+
+
+def _write_platform_results(batch: list[dict], out: Path, args) -> None:
+    from autograder.exporters import platform_results
+    from autograder.results import atomic_write
+    converted = [platform_results(r, args.platform) for r in batch]
+    for result, payload in zip(batch, converted, strict=True):
+        atomic_write(out / args.platform / result["name"] / "results.json",
+                     json.dumps(payload, indent=2) + "\n")
+    _write_json(args.json, converted[0] if len(converted) == 1 else converted)
+
+
+def _cmd_import(args, parser) -> int:
+    from autograder.gradebook_import import import_results
+    try:
+        report = import_results(args.course, args.assignment, args.results,
+                                students=args.student)
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(f"imported {len(report['imported'])}: {', '.join(report['imported']) or '-'}")
+    print(f"graded again {len(report['regraded'])} (no up-to-date result): "
+          f"{', '.join(report['regraded']) or '-'}")
+    if not report["success"]:
+        print(report["log"][-4000:], file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_gradescope_bundle(args, parser) -> int:
+    from autograder.exporters import gradescope_bundle
+    from autograder.runner import default_source_dir
+    if args.assignment not in _suites():
+        parser.error(f"no hidden suite for {args.assignment!r}; known: {', '.join(_suites())}")
+    path = gradescope_bundle(args.assignment, args.output,
+                             source_dir=args.source or default_source_dir(), kit=args.kit)
+    print(f"Gradescope autograder for {args.assignment}: {path}")
+    return 0
+
+
+def _cmd_gradescope_run(args, parser) -> int:
+    """Never fails without a results.json: Gradescope shows the student what went wrong."""
+    from autograder.exporters import gradescope_results
+    from autograder.results import atomic_write
+    from autograder.runner import GradeOptions, grade_submission
+    found = collect_submissions([args.submission_dir]) if args.submission_dir.is_dir() else []
+    from autograder.suites import load_suite
+    notebook = load_suite(args.assignment).notebook
+    preferred = [p for p in found if p.stem == notebook] or found
+    if len(preferred) != 1:
+        listing = ", ".join(p.name for p in found) or "nothing"
+        payload = {"score": 0.0, "output": f"Expected one notebook (best named {notebook}"
+                   f".ipynb) or one .py file in the submission; found {listing}.", "tests": []}
+    else:
+        options = GradeOptions(assignment=args.assignment, source_dir=args.source,
+                               limits=_limits(args))
+        payload = gradescope_results(grade_submission(preferred[0], options))
+    atomic_write(args.results, json.dumps(payload, indent=2) + "\n")
+    print(f"score {payload['score']:g}; results in {args.results}")
     return 0
 
 
@@ -271,11 +405,24 @@ def _cmd_gradebook(args, parser) -> int:
     path = write_gradebook(list(collected.values()), args.out / "gradebook.csv",
                            list(suite.functions))
     print(f"{len(collected)} results -> {path}")
+    if args.format == "canvas":
+        from autograder.exporters import write_canvas_csv
+        try:
+            canvas, unmatched = write_canvas_csv(list(collected.values()),
+                                                 args.out / "canvas.csv", args.assignment,
+                                                 column=args.column, roster=args.roster)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--roster: {exc}")
+        print(f"Canvas gradebook import file -> {canvas}")
+        if unmatched:
+            print(f"not in the roster (left out): {', '.join(unmatched)}", file=sys.stderr)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = {"grade": _cmd_grade, "check": _cmd_check, "gradebook": _cmd_gradebook}
+    command = {"grade": _cmd_grade, "check": _cmd_check, "gradebook": _cmd_gradebook,
+               "import": _cmd_import, "gradescope-bundle": _cmd_gradescope_bundle,
+               "gradescope-run": _cmd_gradescope_run}
     return command[args.command](args, parser)

@@ -29,8 +29,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# Headline table with all cores on both sides, then a 1-thread table (sets its own thread counts).
+# `make bench BENCH=--short`: the headline rows only, a few minutes. See benchmarks/README.md.
+BENCH ?=
 bench: $(STAMP)
-	$(PY) benchmarks/run_benchmarks.py
+	$(PY) benchmarks/run_benchmarks.py $(BENCH)
 
 lint: $(STAMP)
 	$(PY) -m ruff check course_lib autograder tests benchmarks

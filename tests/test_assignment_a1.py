@@ -7,7 +7,12 @@ agree, the suite gives full marks to correct code and takes points from buggy co
   on every autograded function.
 - Mutants (tests/fixtures/assignments/a1_linear_classifiers/mutants.toml, each the reference
   solution with ONE bug, its header naming the function it attacks) lose points on that
-  function; correct alternative implementations (alternatives/) get full marks.
+  function; correct alternative implementations (alternatives/) and accepted variants
+  (accepted.toml: the solution with ONE substitution another correct student would write)
+  get full marks. A mutant that follows another course year's convention (PINNED) loses
+  exactly the one test that pins ours, and the mutants of MESSAGES get a message naming the
+  likely cause.
+- The gradients students derive are in collapsed, progressive hint cells, not in the text.
 - The notebook runs top to bottom in a real kernel, uses no reference function of course_lib,
   and prepares the training data exactly as the hidden suite does.
 
@@ -18,14 +23,16 @@ two workers (about 25 s on two cores); those tests are marked slow.
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-from mutants import build_mutants, load_mutants, mutant_source
+from mutants import Mutant, build_mutants, load_mutants, mutant_source
 
 from autograder.forbidden import Policy, reference_names
 from autograder.runner import GradeOptions, grade_batch
@@ -39,6 +46,22 @@ FIXTURES = ROOT / "tests" / "fixtures" / "assignments" / ASSIGNMENT
 SOLUTION = FIXTURES / "solution.py"
 MUTANTS = load_mutants(FIXTURES)
 ALTERNATIVES = sorted((FIXTURES / "alternatives").glob("*.py"))
+with (FIXTURES / "accepted.toml").open("rb") as _file:
+    ACCEPTED = [Mutant(name, **spec) for name, spec in sorted(tomllib.load(_file).items())]
+# Other years' conventions for an edge case: each loses exactly the test that pins ours.
+PINNED = {"predict_ties_to_nearest":
+          "test_predict_labels_breaks_vote_ties_towards_the_smallest_label"}
+# Words the student must see in at least one failure message of these mutants (the cause).
+MESSAGES = {
+    "predict_ties_to_nearest": "wrong in",
+    "no_loops_without_the_clamp": "clamp it at 0 before np.sqrt",
+    "svm_vectorized_full_reg": "the course's L2 term is 0.5 * reg * sum(W**2)",
+    "softmax_vectorized_returns_longdouble": "numpy.longdouble (float128)",
+    "softmax_naive_no_max_shift": "subtract each row's maximum score",
+}
+# The gradients students derive: only in collapsed hint cells, never in the visible text.
+CLOSED_FORMS = [r"\partial L_i / \partial s_j = p_j - [j = y_i]",
+                "minus the number of positive margins", "p - onehot"]
 SUITE = load_suite(ASSIGNMENT)
 FUNCTIONS = list(SUITE.functions)
 MANUAL_POINTS = 10
@@ -144,14 +167,30 @@ def test_notebook_prepares_the_training_data_exactly_as_the_grader():
         np.testing.assert_array_equal(value, suite_data[key], err_msg=key)
 
 
+def test_gradients_are_progressive_hints_in_collapsed_cells():
+    cells = read_notebook().cells
+    hints = [c for c in cells if c.cell_type == "markdown" and c.source.startswith("#### Hint ")]
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") is True for c in hints)
+    numbers = [tuple(map(int, re.match(r"#### Hint (\d+)/(\d+)", c.source).groups()))
+               for c in hints]
+    groups = [[(j, n) for j in range(1, n + 1)] for k, n in numbers if k == 1]
+    assert len(groups) >= 2 and numbers == [pair for group in groups for pair in group]
+    outside = "\n".join(re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", c.source, flags=re.S)
+                        for c in cells if c not in hints)
+    assert not [form for form in CLOSED_FORMS if form in outside]
+    assert all(any(form in c.source for c in hints) for form in CLOSED_FORMS[:2])
+
+
 def test_there_are_enough_mutants_and_alternatives_and_every_mutant_names_a_graded_function():
-    assert len(MUTANTS) >= 10 and len(ALTERNATIVES) >= 3
+    assert len(MUTANTS) >= 23 and len(ALTERNATIVES) >= 3 and len(ACCEPTED) >= 2
+    assert set(PINNED) | set(MESSAGES) <= {m.name for m in MUTANTS}
+    assert not {m.name for m in MUTANTS} & {a.name for a in ACCEPTED}
     attacked = {mutant.attacks for mutant in MUTANTS}
     assert attacked <= set(FUNCTIONS)
     assert attacked == set(FUNCTIONS), "every graded function has at least one mutant"
 
 
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+@pytest.mark.parametrize("mutant", MUTANTS + ACCEPTED, ids=[m.name for m in MUTANTS + ACCEPTED])
 def test_mutant_substitution_applies_exactly_once_to_the_solution(mutant):
     source = mutant_source(SOLUTION, mutant)  # raises unless `old` occurs exactly once
     assert source != SOLUTION.read_text()
@@ -217,7 +256,7 @@ def graded(tmp_path_factory):
     release_path = tmp / "release" / f"{ASSIGNMENT}_release.ipynb"
     release_path.parent.mkdir()
     nbformat.write(release, release_path)
-    mutants = build_mutants(SOLUTION, MUTANTS, tmp / "mutants")
+    mutants = build_mutants(SOLUTION, MUTANTS + ACCEPTED, tmp / "mutants")
     summary = grade_batch([release_path, *mutants, *ALTERNATIVES],
                           GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR,
                                        out_dir=tmp / "results"),
@@ -249,6 +288,29 @@ def test_mutant_loses_points_on_the_function_it_attacks(graded, mutant):
 @pytest.mark.parametrize("alternative", ALTERNATIVES, ids=[a.stem for a in ALTERNATIVES])
 def test_correct_alternative_gets_full_marks(graded, alternative):
     result = graded[alternative.stem]
+    failed = [(t["id"], t["message"]) for t in result["tests"] if not t["passed"]]
+    assert not failed
+    assert result["score"] == result["max_score"] == sum(cell_points().values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", list(PINNED), ids=list(PINNED))
+def test_other_years_convention_loses_only_the_test_that_pins_ours(graded, mutant):
+    failed = [t["id"] for t in graded[mutant]["tests"] if not t["passed"]]
+    assert [test.split("::")[-1] for test in failed] == [PINNED[mutant]], failed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", list(MESSAGES), ids=list(MESSAGES))
+def test_failure_message_names_the_likely_cause(graded, mutant):
+    messages = [t["message"] for t in graded[mutant]["tests"] if not t["passed"]]
+    assert any(MESSAGES[mutant] in message for message in messages), messages[:3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ACCEPTED, ids=[v.name for v in ACCEPTED])
+def test_accepted_variant_scores_full_marks(graded, variant):
+    result = graded[variant.name]
     failed = [(t["id"], t["message"]) for t in result["tests"] if not t["passed"]]
     assert not failed
     assert result["score"] == result["max_score"] == sum(cell_points().values())

@@ -6,7 +6,13 @@
   graded function;
 * every mutant (mutants.toml: the solution with ONE documented bug) loses points on the
   function it attacks;
-* every alternative (alternatives/*.py: other correct implementations) scores 100%;
+* every alternative (alternatives/*.py: other correct implementations) and every accepted
+  variant (accepted.toml: the solution with ONE substitution that another correct student
+  would write, e.g. the max shift without log-sum-exp) scores 100%;
+* a mutant that follows another course year's convention (PINNED) loses exactly the one test
+  that pins the course's convention, and the messages of the mutants in MESSAGES name the
+  likely cause;
+* the derivations are progressive hints in collapsed cells, not in the visible text;
 * each test cell's points equal the suite's total for its function, and the notebook runs top
   to bottom in a real kernel.
 
@@ -17,12 +23,13 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 
 import nbformat
 import pytest
-from mutants import build_mutants, load_mutants, mutant_source
+from mutants import Mutant, build_mutants, load_mutants, mutant_source
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "a2_fully_connected"
@@ -32,6 +39,26 @@ FIXTURES = Path(__file__).parent / "fixtures" / "assignments" / ASSIGNMENT
 SOLUTION = FIXTURES / "solution.py"
 MUTANTS = load_mutants(FIXTURES)
 ALTERNATIVES = sorted((FIXTURES / "alternatives").glob("*.py"))
+with (FIXTURES / "accepted.toml").open("rb") as _file:
+    ACCEPTED = [Mutant(name, **spec) for name, spec in sorted(tomllib.load(_file).items())]
+# Other years' conventions for an edge case: each loses exactly the test that pins ours.
+PINNED = {"relu_backward_passes_gradient_at_zero": "test_relu_backward_gradient_at_zero_is_zero"}
+# Words the student must see in at least one failure message of these mutants (the cause).
+MESSAGES = {
+    "relu_backward_passes_gradient_at_zero": "at x == 0 the gradient must be 0 (CONTRACT.md",
+    "relu_backward_writes_into_the_cache": "second backward call with the same cache",
+    "dropout_p_is_keep_probability": "probability of DROPPING",
+    "dropout_forward_pops_the_seed": "changed dropout_param",
+    "layernorm_forward_sets_default_eps_in_ln_param": "changed ln_param",
+    "two_layer_net_full_reg": "the course's L2 term is 0.5 * reg * sum(W**2)",
+    "batchnorm_backward_dgamma_keepdims": "another course year's convention",
+    "softmax_loss_returns_longdouble": "numpy.longdouble (float128)",
+    "softmax_loss_no_max_shift": "subtract each row's maximum",
+}
+# The closed forms students derive: only in collapsed hint cells, never in the visible text.
+CLOSED_FORMS = [r"N\,\text{dout} - d\beta - \hat x\, d\gamma",
+                r"\frac{1}{N}\left(p_{n,j} - \mathbb{1}[j = y_n]\right)",
+                r"\text{dout}\; W^\top", "N * dout - dbeta - xhat * dgamma"]
 # What a visible check may import from the library (never a reference layer).
 ALLOWED_FROM_COURSE_LIB = {"Solver", "load_digits", "load_mnist", "show_image_grid"}
 ALLOWED_COURSE_LIB_MODULES = ("course_lib.gradient_check", "course_lib.data",
@@ -78,7 +105,7 @@ def test_every_graded_function_has_a_solution_cell_and_a_test_cell():
     nb = read_source()
     solutions, tests = solution_cells(nb), grade_cells(nb)
     assert {f"test_{name}" for name in solutions} == set(tests)
-    assert len(solutions) == 21
+    assert len(solutions) == 22
     for name, source in solutions.items():
         assert "### BEGIN SOLUTION" in source and "### END SOLUTION" in source, name
         assert re.search(rf"^(def|class) {name}\b", source, re.M), name
@@ -107,8 +134,36 @@ def test_free_response_questions_are_manually_graded_markdown_cells():
     nb = read_source()
     questions = [c for c in nb.cells if c.cell_type == "markdown"
                  and nbgrader_meta(c).get("solution") and nbgrader_meta(c).get("grade")]
-    assert len(questions) == 4
+    assert len(questions) == 7
     assert all(float(nbgrader_meta(c)["points"]) > 0 for c in questions)
+    # The three experiment questions ask about the student's own plots and carry a rubric.
+    experiments = [c for c in questions if nbgrader_meta(c)["grade_id"].startswith("q_experiment")]
+    assert len(experiments) == 3
+    assert all("Grading:" in c.source for c in questions)
+
+
+def hint_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("#### Hint ")]
+
+
+def test_derivations_are_progressive_hints_in_collapsed_cells():
+    nb = read_source()
+    hints = hint_cells(nb)
+    assert len(hints) >= 10
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") is True for c in hints)
+    numbers = [tuple(map(int, re.match(r"#### Hint (\d+)/(\d+)", c.source).groups()))
+               for c in hints]
+    # Each group runs 1/n, 2/n, ..., n/n in order (the closed form last).
+    groups = [[(j, n) for j in range(1, n + 1)] for k, n in numbers if k == 1]
+    assert numbers == [pair for group in groups for pair in group], numbers
+    visible = "\n".join(c.source for c in nb.cells if c not in hints and
+                        not nbgrader_meta(c).get("solution"))
+    stubs = "\n".join(re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", c.source, flags=re.S)
+                      for c in nb.cells if nbgrader_meta(c).get("solution"))
+    for form in CLOSED_FORMS:
+        assert form not in visible and form not in stubs, form
+    last_hints = "\n".join(c.source for c, (k, n) in zip(hints, numbers, strict=True) if k == n)
+    assert all(form in last_hints for form in CLOSED_FORMS[:3])
 
 
 def test_visible_checks_import_no_reference_layer():
@@ -133,17 +188,25 @@ def test_release_removes_every_solution_and_model_answer(release_notebook):
     nb = nbformat.read(release_notebook, as_version=4)
     text = "\n".join(c.source for c in nb.cells)
     assert "BEGIN SOLUTION" not in text and "Model answer" not in text
+    # The hints stay, collapsed; outside them the release has no closed form.
+    hints = hint_cells(nb)
+    assert len(hints) == len(hint_cells(read_source()))
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") is True for c in hints)
+    outside = "\n".join(c.source for c in nb.cells if c not in hints)
+    assert not [form for form in CLOSED_FORMS if form in outside]
     assert text.count("raise NotImplementedError()") >= len(graded_functions())
     assert set(grade_cells(nb)) == set(grade_cells(read_source()))
 
 
 def test_there_are_enough_mutants_and_alternatives():
     attacked = {mutant.attacks for mutant in MUTANTS}
-    assert len(MUTANTS) >= 16 and len(ALTERNATIVES) >= 3
+    assert len(MUTANTS) >= 46 and len(ALTERNATIVES) >= 3 and len(ACCEPTED) >= 4
+    assert set(PINNED) | set(MESSAGES) <= {m.name for m in MUTANTS}
+    assert not {m.name for m in MUTANTS} & {a.name for a in ACCEPTED}
     assert attacked == set(graded_functions()), "every graded function has a mutant"
 
 
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
+@pytest.mark.parametrize("mutant", MUTANTS + ACCEPTED, ids=[m.name for m in MUTANTS + ACCEPTED])
 def test_mutant_substitution_applies_exactly_once_to_the_solution(mutant):
     source = mutant_source(SOLUTION, mutant)  # raises unless `old` occurs exactly once
     assert source != SOLUTION.read_text()
@@ -170,7 +233,7 @@ def graded(release_notebook, tmp_path_factory) -> dict[str, dict]:
     matched by their submission path (the runner names them its own way).
     """
     from autograder.runner import GradeOptions, grade_batch
-    mutants = build_mutants(SOLUTION, MUTANTS, tmp_path_factory.mktemp("mutants"))
+    mutants = build_mutants(SOLUTION, MUTANTS + ACCEPTED, tmp_path_factory.mktemp("mutants"))
     paths = [NOTEBOOK, release_notebook, SOLUTION, *mutants, *ALTERNATIVES]
     out = tmp_path_factory.mktemp("results")
     options = GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR, out_dir=out)
@@ -220,6 +283,27 @@ def test_mutant_loses_points_on_the_function_it_attacks(graded, mutant):
     scores = graded[mutant.name]["functions"][mutant.attacks]
     assert scores["score"] < scores["max_score"], \
         f"{mutant.name} keeps full marks on {mutant.attacks}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", list(PINNED), ids=list(PINNED))
+def test_other_years_convention_loses_only_the_test_that_pins_ours(graded, mutant):
+    failed = [t["id"] for t in graded[mutant]["tests"] if not t["passed"]]
+    assert [test.split("::")[-1] for test in failed] == [PINNED[mutant]], failed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", list(MESSAGES), ids=list(MESSAGES))
+def test_failure_message_names_the_likely_cause(graded, mutant):
+    messages = [t["message"] for t in graded[mutant]["tests"] if not t["passed"]]
+    assert any(MESSAGES[mutant] in message for message in messages), messages[:3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ACCEPTED, ids=[v.name for v in ACCEPTED])
+def test_accepted_variant_scores_full_marks(graded, variant):
+    result = graded[variant.name]
+    assert result["score"] == result["max_score"] > 0, explain(result)
 
 
 @pytest.mark.slow

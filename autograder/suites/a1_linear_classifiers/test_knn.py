@@ -14,7 +14,10 @@ for which every formula is exact in float64 (no tiny negative number under the s
 
 predict_labels: distances are random floats (no two training points at the same distance from
 a test point, so the order of the k nearest never depends on how ties in distance are broken);
-the labels must be exactly right. Any integer dtype is accepted (float too, if whole numbers:
+the labels must be exactly right. The tie rule of the vote (CONTRACT.md: a tie goes to the
+smallest label) is graded by one test of its own; the labels of the other tests are drawn so
+that no vote among the k nearest is tied, so another tie rule costs that one test only.
+Any integer dtype is accepted (float too, if whole numbers:
 older starter code used np.zeros(num_test)).
 """
 
@@ -44,9 +47,9 @@ def points_sets(seed: int, num_test: int, num_train: int, dim: int, scale: float
             scale * rng.standard_normal((num_train, dim)))
 
 
-def _check_distances(student, name, X_test, X_train):
+def _check_distances(student, name, X_test, X_train, atol=ATOL):
     dists = getattr(student, name)(X_test, X_train)
-    expect_array(dists, compute_distances(X_test, X_train), "dists", rtol=RTOL, atol=ATOL)
+    expect_array(dists, compute_distances(X_test, X_train), "dists", rtol=RTOL, atol=atol)
 
 
 # ----------------------------------------------------------------------------- distances
@@ -78,6 +81,23 @@ def test_distances_are_zero_for_identical_points(student, name):
 
 
 @each_distance_function(points=1)
+def test_distances_are_never_nan_for_duplicate_points_with_fractional_values(student, name):
+    # Training points reappear as test points, with values like real pixels scaled to [0, 1].
+    # (Measured: for these points ||a||^2 + ||b||^2 - 2 a.b is negative at 4 of the 6 duplicates
+    # whichever way a student sums the squares: np.sum, **2, einsum, norm**2.)
+    rng = np.random.default_rng(1106)
+    X_train = rng.random((9, 64)) * 3.7
+    X_test = np.concatenate([X_train[[4, 0, 8, 4, 2, 6]], rng.random((2, 64))])
+    dists = getattr(student, name)(X_test, X_train)
+    if type(dists) is np.ndarray and dists.dtype.kind == "f" and np.isnan(dists).any():
+        raise GradingFailure(
+            f"dists contains NaN ({int(np.isnan(dists).sum())} entries) where a test point "
+            "equals a training point: rounding makes ||a||^2 + ||b||^2 - 2 a.b slightly "
+            "negative there; clamp it at 0 before np.sqrt (np.maximum(sq, 0))")
+    expect_array(dists, compute_distances(X_test, X_train), "dists", rtol=RTOL, atol=1e-6)
+
+
+@each_distance_function(points=1)
 def test_distances_do_not_modify_their_inputs(student, name):
     X_test, X_train = points_sets(1105, 4, 6, 3)
     getattr(student, name)(X_test, X_train)
@@ -97,11 +117,18 @@ def expect_labels(value, expected: np.ndarray) -> None:
     expect_array(value, expected.astype(value.dtype), "y_pred", rtol=0.0, atol=0.0)
 
 
-def knn_inputs(seed: int, num_test: int, num_train: int, num_classes: int):
+def knn_inputs(seed: int, num_test: int, num_train: int, num_classes: int, k: int):
+    """Random distances and labels for which no vote among the k nearest is tied."""
     rng = np.random.default_rng(seed)
     dists = rng.uniform(0.1, 10.0, size=(num_test, num_train))
-    y_train = rng.integers(0, num_classes, size=num_train)
-    return dists, y_train
+    nearest = np.argsort(dists, axis=1)[:, :k]
+    for _ in range(10_000):
+        y_train = rng.integers(0, num_classes, size=num_train)
+        counts = np.array([np.bincount(row, minlength=num_classes) for row in y_train[nearest]])
+        top_two = np.sort(counts, axis=1)[:, -2:] if num_classes > 1 else None
+        if top_two is None or np.all(top_two[:, 1] > top_two[:, 0]):
+            return dists, y_train
+    raise RuntimeError(f"no tie-free labels for seed {seed}")
 
 
 def _check_predict(student, dists, y_train, k):
@@ -111,12 +138,12 @@ def _check_predict(student, dists, y_train, k):
 
 @pytest.mark.points(2)
 def test_predict_labels_with_k_1_takes_the_nearest_label(student):
-    _check_predict(student, *knn_inputs(1201, 12, 20, 4), k=1)
+    _check_predict(student, *knn_inputs(1201, 12, 20, 4, k=1), k=1)
 
 
 @pytest.mark.points(2)
 def test_predict_labels_takes_a_majority_vote_of_the_k_nearest(student):
-    _check_predict(student, *knn_inputs(1202, 15, 30, 3), k=5)
+    _check_predict(student, *knn_inputs(1202, 15, 30, 3, k=5), k=5)
 
 
 @pytest.mark.points(2)
@@ -135,19 +162,19 @@ def test_predict_labels_breaks_vote_ties_towards_the_smallest_label(student):
 
 @pytest.mark.points(1)
 def test_predict_labels_with_k_equal_to_num_train_votes_over_all_points(student):
-    _check_predict(student, *knn_inputs(1204, 6, 9, 3), k=9)
+    _check_predict(student, *knn_inputs(1204, 6, 9, 3, k=9), k=9)
 
 
 @pytest.mark.points(1)
 def test_predict_labels_returns_label_values_when_some_labels_never_occur(student):
     # Labels 2, 5 and 7 only: the prediction is a label, not a position among present labels.
-    dists, index = knn_inputs(1205, 10, 14, 3)
+    dists, index = knn_inputs(1205, 10, 14, 3, k=3)
     _check_predict(student, dists, np.array([2, 5, 7])[index], k=3)
 
 
 @pytest.mark.points(1)
 def test_predict_labels_does_not_modify_its_inputs(student):
-    dists, y_train = knn_inputs(1206, 5, 8, 3)
+    dists, y_train = knn_inputs(1206, 5, 8, 3, k=3)
     student.predict_labels(dists, y_train, k=3)
     after = student.last_call.after
     expect_unchanged({"dists": dists, "y_train": y_train},

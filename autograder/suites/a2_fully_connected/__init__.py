@@ -3,8 +3,10 @@
 The oracle is course_lib: every expected value is computed by the library in the trusted
 parent, on inputs drawn from fixed seeds, so grading is deterministic. test_affine_relu.py and
 test_losses.py grade the layers and losses; test_two_layer_net.py, test_optimizers.py,
-test_batchnorm.py, test_layernorm.py, test_dropout.py and test_training.py the rest
-(TwoLayerNet is built in the sandbox and its methods are called there: `student.build`).
+test_batchnorm.py, test_layernorm.py, test_dropout.py, test_fc_net.py and test_training.py the
+rest (TwoLayerNet and FullyConnectedNet are built in the sandbox and their methods are called
+there: `student.build`). conventions.py holds the checks whose messages name another course
+year's convention (keep probability, L2 without 0.5, (1, D) gamma, float128).
 """
 
 NOTEBOOK = "a2_fully_connected"
@@ -31,6 +33,7 @@ FUNCTIONS = {
     "layernorm_backward": {},
     "dropout_forward": {"opaque": [1]},
     "dropout_backward": {},
+    "FullyConnectedNet": {"opaque": [-1]},
     "train_digits_model": {},
 }
 
@@ -50,6 +53,7 @@ def warm() -> None:
     import numpy as np
 
     from course_lib import (
+        FullyConnectedNet,
         TwoLayerNet,
         affine_backward,
         affine_forward,
@@ -78,5 +82,9 @@ def warm() -> None:
     batchnorm_backward(np.ones_like(out), cache)
     out, cache = layernorm_forward(x, gamma, beta, {})
     layernorm_backward(np.ones_like(out), cache)
-    TwoLayerNet(input_dim=3, hidden_dim=2, num_classes=2, seed=0).loss(x, np.array([0, 1, 0, 1]))
+    labels = np.array([0, 1, 0, 1])
+    TwoLayerNet(input_dim=3, hidden_dim=2, num_classes=2, seed=0).loss(x, labels)
+    for normalization in (None, "batchnorm", "layernorm"):
+        FullyConnectedNet([2], input_dim=3, num_classes=2, dropout=0.5, seed=0, dtype=np.float64,
+                          normalization=normalization).loss(x, labels)
     load_mnist(num_validation=500, num_test=500, seed=0, flatten=True)  # reads the file once

@@ -7,7 +7,13 @@ cache. Tolerance (float64): a correct implementation differs from the reference 
 only (~1e-15 relative on these O(1)-O(10) values), so |got - expected| <= 1e-9 + 1e-6 *
 |expected|; the bugs these tests target (N - 1 variance, eps outside the square root with
 eps = 0.5, swapped momentum, batch statistics at test time, a missing gradient path) change
-values by 1e-2 or more.
+values by 1e-2 or more. Shapes pinned (CONTRACT.md): gamma, beta, dgamma, dbeta are (D,); a
+(1, D) dgamma gets a message naming that convention.
+
+eps in the backward pass: with var of order 1 eps = 1e-5 hardly matters, so one test per
+backward uses features whose variance is about eps (x ~ 3e-3 * N(0, 1)): sqrt(var) + eps or
+a missing eps are then off by 30% or more. A backward is called twice with one cache to catch
+a backward that overwrites its cache.
 """
 
 import copy
@@ -16,6 +22,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import GradingFailure, expect_array, expect_tuple, expect_unchanged
+from autograder.suites.a2_fully_connected.conventions import expect_param_grad
 from course_lib import batchnorm_backward, batchnorm_forward
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -119,14 +126,25 @@ def test_batchnorm_forward_does_not_modify_x_gamma_or_beta(student):
 
 # ----------------------------------------------------------------------------- backward
 
-def check_backward(student, name: str, seed: int, n: int, d: int, scale=3.0, shift=2.0):
+def expect_grads(grads, expected, when: str = "") -> None:
+    dx, dgamma, dbeta = grads
+    expect_array(dx, expected[0], f"dx{when}", rtol=RTOL, atol=ATOL)
+    expect_param_grad(dgamma, expected[1], f"dgamma{when}", "gamma", rtol=RTOL, atol=ATOL)
+    expect_param_grad(dbeta, expected[2], f"dbeta{when}", "beta", rtol=RTOL, atol=ATOL)
+
+
+def check_backward(student, name: str, seed: int, n: int, d: int, scale=3.0, shift=2.0,
+                   calls: int = 1):
     x, gamma, beta = bn_inputs(seed, n, d, scale, shift)
-    dout = np.random.default_rng(seed + 1).standard_normal((n, d))
+    rng = np.random.default_rng(seed + 1)
     _, cache = student_forward(student, x, gamma, beta, {"mode": "train"})
-    grads = expect_tuple(getattr(student, name)(dout, cache), 3, name)
-    expected = batchnorm_backward(dout, batchnorm_forward(x, gamma, beta, {"mode": "train"})[1])
-    for what, got, want in zip(("dx", "dgamma", "dbeta"), grads, expected, strict=True):
-        expect_array(got, want, what, rtol=RTOL, atol=ATOL)
+    reference_cache = batchnorm_forward(x, gamma, beta, {"mode": "train"})[1]
+    for call in range(calls):
+        dout = rng.standard_normal((n, d))
+        grads = expect_tuple(getattr(student, name)(dout, cache), 3, name)
+        when = "" if calls == 1 else (" of the second backward call with the same cache (a "
+                                      "backward pass must not change its cache)" if call else "")
+        expect_grads(grads, batchnorm_backward(dout, reference_cache), when)
 
 
 def backward_keeps_dout(student, name: str, seed: int):
@@ -148,6 +166,17 @@ def test_batchnorm_backward_matches_reference_for_data_far_from_zero(student):
 
 
 @pytest.mark.points(1)
+def test_batchnorm_backward_with_variance_near_eps_keeps_eps_inside_the_square_root(student):
+    # var ~ 1e-5 = eps: sqrt(var + eps), sqrt(var) + eps and sqrt(var) differ by 30% or more.
+    check_backward(student, "batchnorm_backward", 7207, 8, 4, scale=3e-3, shift=0.5)
+
+
+@pytest.mark.points(1)
+def test_batchnorm_backward_leaves_the_cache_usable_for_a_second_call(student):
+    check_backward(student, "batchnorm_backward", 7209, 5, 3, calls=2)
+
+
+@pytest.mark.points(1)
 def test_batchnorm_backward_does_not_modify_dout(student):
     backward_keeps_dout(student, "batchnorm_backward", 7205)
 
@@ -160,6 +189,17 @@ def test_batchnorm_backward_alt_matches_reference(student):
 @pytest.mark.points(2)
 def test_batchnorm_backward_alt_matches_reference_for_data_far_from_zero(student):
     check_backward(student, "batchnorm_backward_alt", 7303, 10, 3, scale=5.0, shift=12.0)
+
+
+@pytest.mark.points(1)
+def test_batchnorm_backward_alt_with_variance_near_eps_keeps_eps_inside_the_square_root(student):
+    # var ~ 1e-5 = eps: sqrt(var + eps), sqrt(var) + eps and sqrt(var) differ by 30% or more.
+    check_backward(student, "batchnorm_backward_alt", 7307, 8, 4, scale=3e-3, shift=0.5)
+
+
+@pytest.mark.points(1)
+def test_batchnorm_backward_alt_leaves_the_cache_usable_for_a_second_call(student):
+    check_backward(student, "batchnorm_backward_alt", 7309, 5, 3, calls=2)
 
 
 @pytest.mark.points(1)

@@ -15,6 +15,13 @@ is graded by what every correct mask satisfies:
   3% of the input mean (inputs ~ N(10, 1): the relative standard deviation of the mean is at
   most 0.7% for p <= 0.7, so 3% is 4 sigma or more). The inputs are seeded, so the grade is
   deterministic for a given implementation; the margins make it independent of the draw.
+
+Other course years use p as the probability of KEEPING a unit (CS231n since 2019:
+`dropout_keep_ratio`). A result that matches that convention (a kept fraction of p, kept units
+scaled by 1 / p) fails with a message that says so. The mask is drawn once per forward call and
+reused by the backward pass (pinned: `..._uses_the_mask_of_the_forward_pass`); dropout_param is
+not documented as updated, so it must come back unchanged; a backward may be called twice with
+one cache.
 """
 
 import numpy as np
@@ -30,6 +37,7 @@ def big_input(seed: int) -> np.ndarray:
 
 
 def forward(student, x, param) -> np.ndarray:
+    """The student's out for dropout_forward(x, a copy of param)."""
     out, _ = expect_tuple(student.dropout_forward(x, dict(param)), 2, "dropout_forward")
     return expect_array(out, x, "out", rtol=0, atol=np.inf)    # type, dtype, shape only
 
@@ -39,6 +47,11 @@ def kept_mask(out: np.ndarray, x: np.ndarray, p: float, what: str = "out") -> np
     kept = out != 0
     scaled = np.isclose(out, x / (1 - p), rtol=1e-12, atol=0)
     wrong = int(np.count_nonzero(kept & ~scaled))
+    if wrong and p not in (0.5, 1.0) and np.allclose(out[kept], x[kept] / p, rtol=1e-12, atol=0):
+        raise GradingFailure(f"{what}: kept units are scaled by 1 / p (p = {p}), the keep "
+                             "probability of another course year; in this course p is the "
+                             "probability of DROPPING a unit, so kept units are scaled by "
+                             "1 / (1 - p) (CONTRACT.md)")
     if wrong:
         raise GradingFailure(f"{what}: {wrong} kept units are not x / (1 - p) (p = {p}); "
                              "inverted dropout scales every kept unit by 1 / (1 - p)")
@@ -60,6 +73,11 @@ def test_dropout_forward_drops_a_fraction_p_of_the_units(student, p):
     x = big_input(9102)
     out = forward(student, x, {"p": p, "mode": "train", "seed": 231})
     kept = kept_mask(out, x, p).mean()
+    if abs(kept - p) <= 0.015 < abs(kept - (1 - p)):
+        raise GradingFailure(f"with p = {p} you kept {kept:.1%} of the units, about p: that is "
+                             "p used as the probability of KEEPING a unit (another course "
+                             "year's convention); in this course p is the probability of "
+                             f"DROPPING a unit, so about {1 - p:.0%} should be kept (CONTRACT.md)")
     if abs(kept - (1 - p)) > 0.015:
         raise GradingFailure(f"with p = {p} about {1 - p:.0%} of the units should be kept "
                              f"(p is the probability of dropping a unit); {kept:.1%} were kept")
@@ -123,6 +141,20 @@ def test_dropout_forward_does_not_modify_x(student):
     expect_unchanged({"x": x}, {"x": student.last_call.after.get(0)}, "dropout_forward")
 
 
+@pytest.mark.points(1)
+def test_dropout_forward_does_not_modify_dropout_param(student):
+    # dropout_param is not documented as updated: seed, p and mode must come back as they went.
+    x = np.random.default_rng(9109).standard_normal((6, 4)) + 4.0
+    for param in ({"p": 0.3, "mode": "train", "seed": 11}, {"p": 0.3, "mode": "train"},
+                  {"p": 0.3, "mode": "test", "seed": 11}):
+        forward(student, x, param)
+        after = student.last_call.after.get(1)
+        if after != param:
+            raise GradingFailure(f"dropout_forward changed dropout_param {param} (it came back "
+                                 f"as {after!r}); only bn_param and an optimizer's config are "
+                                 "documented as updated")
+
+
 # ----------------------------------------------------------------------------- backward
 
 def backward_case(student, seed: int, param: dict):
@@ -153,6 +185,21 @@ def test_dropout_backward_reuses_an_unseeded_mask(student):
 def test_dropout_backward_test_mode_passes_dout_through(student):
     _, dout, _, dx = backward_case(student, 9205, {"p": 0.3, "mode": "test"})
     expect_array(dx, dout, "dx in test mode", rtol=0, atol=0)
+
+
+@pytest.mark.points(1)
+def test_dropout_backward_leaves_the_cache_usable_for_a_second_call(student):
+    x = np.random.default_rng(9209).standard_normal((10, 8)) + 4.0
+    rng = np.random.default_rng(9210)
+    out, cache = expect_tuple(student.dropout_forward(x, {"p": 0.5, "mode": "train"}), 2,
+                              "dropout_forward")
+    out = expect_array(out, x, "out of dropout_forward", rtol=0, atol=np.inf)
+    for call in ("first", "second"):
+        dout = rng.standard_normal(x.shape)
+        expect_array(student.dropout_backward(dout, cache), dout * (out / x),
+                     f"dx of the {call} backward call with the same cache (dout times the "
+                     "forward's mask; a backward pass must not change its cache)",
+                     rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.points(1)

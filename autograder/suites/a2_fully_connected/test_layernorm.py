@@ -4,13 +4,15 @@ Expected values come from course_lib (the oracle) on the same inputs. Shapes hav
 statistics over the wrong axis (batch norm's) cannot pass by symmetry. Tolerance (float64): a
 correct implementation differs from the reference by rounding only (~1e-15 relative), so
 |got - expected| <= 1e-9 + 1e-6 * |expected|; the wrong axis, a missing eps or a missing
-gradient term change values by 1e-2 or more.
+gradient term change values by 1e-2 or more. ln_param is not documented as updated, so it must
+come back unchanged; dgamma and dbeta are (D,) like gamma and beta.
 """
 
 import numpy as np
 import pytest
 
-from autograder.checks import expect_array, expect_tuple, expect_unchanged
+from autograder.checks import GradingFailure, expect_array, expect_tuple, expect_unchanged
+from autograder.suites.a2_fully_connected.conventions import expect_param_grad
 from course_lib import layernorm_backward, layernorm_forward
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -66,18 +68,39 @@ def test_layernorm_forward_does_not_modify_x_gamma_or_beta(student):
                      "layernorm_forward")
 
 
+@pytest.mark.points(1)
+def test_layernorm_forward_does_not_modify_ln_param(student):
+    # ln_param is not documented as updated (only bn_param is): it must come back as it went.
+    # (Reading a default with ln_param.get("eps", 1e-5) is fine; setdefault adds a key.)
+    x, gamma, beta = ln_inputs(8106, 3, 5)
+    for given in ({}, {"eps": 1e-4, "mode": "train"}):
+        student.layernorm_forward(x, gamma, beta, dict(given))
+        after = student.last_call.after.get(3)
+        if after != given:
+            raise GradingFailure(f"layernorm_forward changed ln_param {given} (it came back as "
+                                 f"{after!r}); only bn_param and an optimizer's config are "
+                                 "documented as updated")
+
+
 # ----------------------------------------------------------------------------- backward
 
-def check_backward(student, seed: int, n: int, d: int, ln_param=None):
+def check_backward(student, seed: int, n: int, d: int, ln_param=None, calls: int = 1):
     x, gamma, beta = ln_inputs(seed, n, d)
-    dout = np.random.default_rng(seed + 1).standard_normal((n, d))
+    rng = np.random.default_rng(seed + 1)
     ln_param = ln_param or {}
     _, cache = expect_tuple(student.layernorm_forward(x, gamma, beta, dict(ln_param)), 2,
                             "layernorm_forward")
-    grads = expect_tuple(student.layernorm_backward(dout, cache), 3, "layernorm_backward")
-    expected = layernorm_backward(dout, layernorm_forward(x, gamma, beta, dict(ln_param))[1])
-    for what, got, want in zip(("dx", "dgamma", "dbeta"), grads, expected, strict=True):
-        expect_array(got, want, what, rtol=RTOL, atol=ATOL)
+    reference_cache = layernorm_forward(x, gamma, beta, dict(ln_param))[1]
+    for call in range(calls):
+        dout = rng.standard_normal((n, d))
+        dx, dgamma, dbeta = expect_tuple(student.layernorm_backward(dout, cache), 3,
+                                         "layernorm_backward")
+        when = (" of the second backward call with the same cache (a backward pass must not "
+                "change its cache)") if call else ""
+        want = layernorm_backward(dout, reference_cache)
+        expect_array(dx, want[0], f"dx{when}", rtol=RTOL, atol=ATOL)
+        expect_param_grad(dgamma, want[1], f"dgamma{when}", "gamma", rtol=RTOL, atol=ATOL)
+        expect_param_grad(dbeta, want[2], f"dbeta{when}", "beta", rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.points(2)
@@ -88,6 +111,11 @@ def test_layernorm_backward_matches_reference(student):
 @pytest.mark.points(1)
 def test_layernorm_backward_matches_reference_with_more_samples_than_features(student):
     check_backward(student, 8203, 9, 2, {"eps": 1e-3})
+
+
+@pytest.mark.points(1)
+def test_layernorm_backward_leaves_the_cache_usable_for_a_second_call(student):
+    check_backward(student, 8207, 3, 5, calls=2)
 
 
 @pytest.mark.points(1)

@@ -7,6 +7,10 @@ it. Tolerance (float64): scores, loss and gradients of a correct implementation 
 the reference by rounding only (~1e-15 relative; the inputs keep every ReLU pre-activation
 away from 0, where the gradient is not defined), so |got - expected| <= 1e-9 + 1e-6 *
 |expected|; a missing 0.5, a regularised bias or a forgotten reg * W changes values by O(reg).
+A loss with reg * sum(W**2) (no 0.5, another course year's convention) gets a message naming
+it. The model is built from the student's own layers: a wrong layer also shows here (the
+messages say so); grading the model on the reference layers needs the grader to call back
+into the trusted parent, which is not built yet.
 """
 
 import numpy as np
@@ -15,10 +19,10 @@ import pytest
 from autograder.checks import (
     GradingFailure,
     expect_array,
-    expect_scalar,
     expect_tuple,
     expect_unchanged,
 )
+from autograder.suites.a2_fully_connected.conventions import expect_loss, explain_l2
 from course_lib import TwoLayerNet
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -47,10 +51,16 @@ def both_models(student, d, h, c, params, reg=0.0):
     return model, reference
 
 
+LAYERS_HINT = (" (TwoLayerNet is built from your affine, relu and softmax layers: if their "
+               "tests fail, fix them first)")
+
+
 def check_loss_and_grads(got, reference, X, y):
     loss, grads = expect_tuple(got, 2, "TwoLayerNet.loss(X, y)")
     want_loss, want_grads = reference.loss(X, y)
-    expect_scalar(loss, want_loss, "the loss", rtol=RTOL, atol=ATOL)
+    l2 = sum(float(np.sum(reference.params[k] ** 2)) for k in ("W1", "W2"))
+    explain_l2(loss, want_loss, l2, reference.reg, "the loss")
+    expect_loss(loss, want_loss, "the loss" + LAYERS_HINT, rtol=RTOL, atol=ATOL)
     if type(grads) is not dict or sorted(grads) != sorted(KEYS):
         keys = sorted(grads) if type(grads) is dict else type(grads).__name__
         raise GradingFailure(f"grads should be a dict with the keys of params {list(KEYS)}; "

@@ -20,11 +20,22 @@ Parts, in the order a submission meets them:
                   batches through `pool` (spawned workers; a dead or stalled worker costs only
                   the submission it held), resumably; `results` writes bounded JSON and the CSV.
 * `nbgrader_bridge` - the preprocessor that makes `nbgrader autograde` grade through the runner.
-* `cli`         - `python -m autograder grade|check|gradebook`.
+* `cli`         - `python -m autograder grade|check|gradebook|import|gradescope-bundle`.
+* `cluster`     - grading on a Dask cluster (`grade --scheduler`); `exporters` - Gradescope,
+                  PrairieLearn, Canvas formats and the Gradescope bundle; `gradebook_import` -
+                  CLI results into nbgrader's gradebook; `notebook_check` - `check()` in a
+                  student's notebook.
 
 This package's import is kept light: the sandbox child imports it too.
 """
 
 from autograder.version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "check"]
+
+
+def check(function: str | None = None, **options):
+    """Check your work from inside the notebook: `check("conv_forward_naive")` or `check()`
+    (see `autograder.notebook_check.check`; imported on first use to keep this light)."""
+    from autograder.notebook_check import check as notebook_check
+    return notebook_check(function, **options)

@@ -52,9 +52,18 @@ from autograder.runner import (
 )
 
 __all__ = ["ClusterJob", "GradingPlugin", "grade_batch_on_cluster", "open_client",
-           "ATTEMPTS", "plugin_name", "task_key"]
+           "ATTEMPTS", "CLUSTER_CONFIG", "plugin_name", "task_key"]
 
 ATTEMPTS = 2          # Dask worker deaths a submission may cause before it is given up
+# Dask settings for grading (`local:N` sets them; set them on a remote cluster's scheduler and
+# workers, e.g. as DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0): worker processes that
+# may start the grading process, one submission per worker at a time and no work stealing
+# (so that a worker's death is charged to the one submission it held), ATTEMPTS deaths per
+# submission.
+CLUSTER_CONFIG = {"distributed.worker.daemon": False,
+                  "distributed.scheduler.worker-saturation": 1.0,
+                  "distributed.scheduler.work-stealing": False,
+                  "distributed.scheduler.allowed-failures": ATTEMPTS - 1}
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,9 @@ class GradingPlugin(WorkerPlugin):
     def grade(self, job: ClusterJob) -> dict:
         """The result, or {"internal_error": why, "detail": ...} if the grading process failed
         on it twice (the client turns that into an internal-error result)."""
+        if self.scratch is None:
+            raise RuntimeError(f"the autograder plugin of Dask worker {self.address or '?'} "
+                               "did not set up (see the worker's log)")
         with self._lock:                    # one grading process: one submission at a time
             if self.pool is None:
                 self.pool = worker_pool(self.options.assignment, size=1, options=self.options,
@@ -179,12 +191,12 @@ def open_client(scheduler: str, *, connect_timeout: float = 30.0):
         if not count.isdigit() or int(count) < 1:
             raise ValueError(f"scheduler must be local:N with N >= 1 or an address such as "
                              f"tcp://host:8786; got {scheduler!r}")
-        with dask.config.set({"distributed.worker.daemon": False,
-                              "distributed.scheduler.allowed-failures": ATTEMPTS - 1}):
-            cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None,
-                                   silence_logs=40)
-            return Client(cluster, timeout=connect_timeout), cluster
+        # Kept for the life of this process: the Nanny reads them again when it restarts
+        # a worker that died.
+        dask.config.set(CLUSTER_CONFIG)
+        cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=None, silence_logs=40)
+        return Client(cluster, timeout=connect_timeout), cluster
     return Client(scheduler, timeout=connect_timeout), None
 
 
@@ -195,7 +207,7 @@ def _cluster_job(path: Path, name: str, options: GradeOptions, suite) -> tuple[C
     source = find_source_notebook(options.source_dir, options.assignment, sub.notebook,
                                   suite.notebook)
     source_data = source.read_bytes() if source else None
-    key = submission_key(data, source_data or b"", suite.version)
+    key = submission_key(data, source_data or b"", suite.version, options.functions)
     return ClusterJob(name=name, filename=path.name, data=data, student=sub.student,
                       source_name=source.name if source else None, source_data=source_data,
                       client_path=str(path)), key
@@ -266,11 +278,17 @@ def _grade_on_cluster(todo, options: GradeOptions, suite, scheduler: str, progre
         futures = {client.submit(_grade_task, job, name, pure=False, retries=0,
                                  key=task_key(options.assignment, job.name, key)): (path, job)
                    for path, job, key in todo}
-        for future in as_completed(list(futures), timeout=batch_timeout):
+        # Results are fetched as soon as they exist: a result still held by a worker that
+        # dies is lost with it, and Dask grades that submission again.
+        completed = as_completed(list(futures), timeout=batch_timeout, with_results=True,
+                                 raise_errors=False)
+        for future, value in completed:
             path, job = futures.pop(future)
             job_name = job.name
             try:
-                result = future.result()
+                if future.status == "error":
+                    raise future.exception(timeout=60)
+                result = value
             except KilledWorker as exc:
                 result = _killed_result(path, job_name, options, suite, str(exc))
                 summary.failed[job_name] = str(exc)

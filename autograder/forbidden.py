@@ -119,8 +119,13 @@ class _Checker:
 
 
 def static_violations(units: list[dict], functions: list[str], policy: Policy,
-                      reference: set[str]) -> dict[str, list[str]]:
-    """For each graded function: what forbidden thing it uses (empty list when none)."""
+                      reference: set[str], lent: dict[str, list[str]] | None = None
+                      ) -> dict[str, list[str]]:
+    """For each graded function: what forbidden thing it uses (empty list when none).
+
+    `lent`: for a graded function, the names the grader replaces by its reference while that
+    function runs (autograder.sandbox.references); what the student's own versions of those
+    use is not held against it."""
     checker = _Checker(policy, reference)
     origins: dict[str, str] = {}       # module-level name -> dotted origin
     defs: dict[str, ast.AST] = {}      # module-level student function/class definitions
@@ -208,7 +213,8 @@ def static_violations(units: list[dict], functions: list[str], policy: Policy,
             result[function] = [f"is {resolve_name(function)} itself"]
             continue
         reasons = list(direct.get(function, []))
-        seen, stack = {function}, list(calls.get(function, ()))
+        seen = {function, *(lent or {}).get(function, ())}
+        stack = list(calls.get(function, ()))
         while stack:
             helper = stack.pop()
             if helper in seen:

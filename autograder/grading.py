@@ -140,7 +140,8 @@ class Grading:
         self.functions = list(suite.functions)
         self.only = set(only)           # grade only these functions' tests (empty: all)
         self.verdicts = Verdicts()
-        self.student = Student(sandbox, suite.functions, self.verdicts)
+        self.student = Student(sandbox, suite.functions, self.verdicts,
+                               getattr(suite, "references", {}))
         self.records: dict[str, dict] = {}
         self.order: list[str] = []
         self.collection_errors: list[str] = []
@@ -158,8 +159,9 @@ class Grading:
         """Static check, then the student's code into the sandbox; verdicts for what is not
         there, not a function or forbidden."""
         from autograder.forbidden import static_violations
+        lent = {f: list(spec.get("uses", ())) for f, spec in self.suite.functions.items()}
         static = static_violations(program.units, self.functions, self.policy,
-                                   _reference(self.policy))
+                                   _reference(self.policy), lent)
         loaded = self.sandbox.load(program.units)
         try:
             kinds = self.sandbox.inspect(self.functions)

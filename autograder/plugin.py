@@ -42,6 +42,7 @@ from autograder.checks import GradingFailure
 from autograder.protocol import Handle
 from autograder.results import clip
 from autograder.sandbox import CallOutcome, Sandbox, SandboxFailure
+from autograder.sandbox.references import Lending
 
 if TYPE_CHECKING:
     from autograder.grading import Grading, Verdicts
@@ -115,10 +116,12 @@ class Student:
     argument i as the call left it (to check that inputs were not modified).
     """
 
-    def __init__(self, sandbox: Sandbox | None, functions: dict[str, dict], verdicts: Verdicts):
+    def __init__(self, sandbox: Sandbox | None, functions: dict[str, dict], verdicts: Verdicts,
+                 references: dict | None = None):
         self._sandbox = sandbox
         self._functions = functions
         self._verdicts = verdicts
+        self._references = references or {}
         self.current_function: str | None = None    # the function the running test grades
         self.last_call = LastCall()
 
@@ -139,6 +142,14 @@ class Student:
         if declared is None:
             return None
         return max(float(declared), self._sandbox.limits.call_timeout)
+
+    def _lending(self, owner: str) -> Lending | None:
+        """The reference functions lent to calls of `owner` (FUNCTIONS[owner]["uses"])."""
+        uses = self._functions.get(owner, {}).get("uses", ())
+        if not uses:
+            return None
+        return Lending({name: self._references[name] for name in uses},
+                       {name: self._functions.get(name, {}).get("opaque", ()) for name in uses})
 
     def build(self, owner: str, *args, **kwargs) -> StudentObject:
         """An object of the student's graded class `owner`, made in the sandbox."""
@@ -162,7 +173,8 @@ class Student:
             outcome = self._sandbox.call(target, args, kwargs, opaque=opaque, echo=echo,
                                          handle=handle, function=owner,
                                          getattr_only=getattr_only,
-                                         timeout=self._call_timeout(owner))
+                                         timeout=self._call_timeout(owner),
+                                         lending=self._lending(owner))
         except SandboxFailure as failure:
             if failure.kind in _BREAKS_THE_FUNCTION:
                 self._verdicts.rule_out(owner, "broken", f"{failure.message} in an earlier check")

@@ -13,8 +13,11 @@
 * each test cell's points equal the suite's total for its function, and the notebook runs top
   to bottom in a real kernel.
 
-All submissions are graded in one batch (`grade_batch`, two worker processes): about a minute
-on two idle cores, mostly sandbox start-up and the training task of every submission.
+The submissions are graded in two batches (`grade_batch`, two worker processes): whole ones
+(the notebook, the solution, the alternatives and the training mutants: each trains a ConvNet on
+MNIST, about 10 s) and the layer and model mutants without the training task. A mutant of a
+layer must cost no point in ThreeLayerConvNet, which is graded with the grader's layers lent to
+it (autograder/sandbox/references.py).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ SOLUTION = FIXTURES / "solution.py"
 MUTANTS = load_mutants(FIXTURES)
 ALTERNATIVES = sorted((FIXTURES / "alternatives").glob("*.py"))
 FORBIDDEN = FIXTURES / "forbidden" / "uses_the_library_conv.py"
+LAYERS = ("conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
+          "max_pool_backward_naive")
 GRADED_FUNCTIONS = ["conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
                     "max_pool_backward_naive", "spatial_batchnorm_forward",
                     "spatial_batchnorm_backward", "spatial_groupnorm_forward",
@@ -186,13 +191,20 @@ def graded(release_notebook, tmp_path_factory) -> dict[str, dict]:
     """Every submission of this file graded once: file stem -> result."""
     from autograder.runner import GradeOptions, grade_batch
     mutants = build_mutants(SOLUTION, MUTANTS, tmp_path_factory.mktemp("mutants"))
-    paths = [NOTEBOOK, release_notebook, SOLUTION, FORBIDDEN, *mutants, *ALTERNATIVES]
-    out = tmp_path_factory.mktemp("results")
-    options = GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR, out_dir=out)
-    summary = grade_batch(paths, options, jobs=2, progress=False, gradebook=False)
-    assert not summary.failed, summary.failed
-    by_path = {Path(r["submission"]["path"]).resolve(): r for r in summary.results}
-    return {path.stem: by_path[path.resolve()] for path in paths}
+    trains = {m.name for m in MUTANTS if m.attacks == "train_digits_convnet"}
+    whole = [NOTEBOOK, release_notebook, SOLUTION, FORBIDDEN, *ALTERNATIVES,
+             *[p for p in mutants if p.stem in trains]]
+    # A mutant of a layer or the model is graded without the training task (its bug is
+    # elsewhere, and training takes most of a submission's time).
+    layers = [p for p in mutants if p.stem not in trains]
+    by_path = {}
+    for paths, functions in ((whole, ()), (layers, tuple(GRADED_FUNCTIONS[:-1]))):
+        options = GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR,
+                               out_dir=tmp_path_factory.mktemp("results"), functions=functions)
+        summary = grade_batch(paths, options, jobs=2, progress=False, gradebook=False)
+        assert not summary.failed, summary.failed
+        by_path.update({Path(r["submission"]["path"]).resolve(): r for r in summary.results})
+    return {path.stem: by_path[path.resolve()] for path in [*whole, *layers]}
 
 
 def explain(result: dict) -> str:
@@ -246,10 +258,19 @@ def test_alternative_scores_full_marks(graded, path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.attacks in LAYERS],
+                         ids=[m.name for m in MUTANTS if m.attacks in LAYERS])
+def test_a_layer_mutant_costs_no_points_in_the_model_graded_with_lent_layers(graded, mutant):
+    model = graded[mutant.name]["functions"]["ThreeLayerConvNet"]
+    assert model["score"] == model["max_score"], f"{mutant.name} loses points in the model"
+
+
+@pytest.mark.slow
 def test_delegating_to_the_library_conv_scores_zero_where_it_is_used(graded):
+    # The model is graded with the grader's own layers lent to it, so it keeps its marks;
+    # the training task runs the student's (forbidden) convolution.
     functions = graded[FORBIDDEN.stem]["functions"]
-    uses_conv = ["conv_forward_naive", "conv_backward_naive", "ThreeLayerConvNet",
-                 "train_digits_convnet"]
+    uses_conv = ["conv_forward_naive", "conv_backward_naive", "train_digits_convnet"]
     assert {f: functions[f]["score"] for f in uses_conv} == dict.fromkeys(uses_conv, 0.0)
     others = [f for f in GRADED_FUNCTIONS if f not in uses_conv]
     assert all(functions[f]["score"] == functions[f]["max_score"] for f in others), functions
@@ -260,7 +281,7 @@ def test_source_notebook_runs_top_to_bottom_in_a_kernel(tmp_path, monkeypatch):
     from nbclient import NotebookClient
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = read_source()
-    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute()   # raises CellExecutionError (cell and traceback) on any error
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from autograder import protocol
 from autograder.sandbox.channel import Channel
 from autograder.sandbox.process import ChildProcess, describe_exit, isolation_mode
+from autograder.sandbox.references import Lending
 
 __all__ = ["Limits", "Sandbox", "SandboxFailure", "CallOutcome", "isolation_mode",
            "describe_exit", "MAX_EVENTS"]
@@ -210,17 +211,18 @@ class Sandbox:
     def _exchange_deadline(self, seconds: float) -> float:
         return min(time.monotonic() + seconds, self.deadline)
 
-    def _send(self, header: dict, buffers, timeout: float) -> None:
+    def _send(self, header: dict, buffers, timeout: float, deadline: float | None = None
+              ) -> None:
         try:
-            self.channel.send(header, buffers, self._exchange_deadline(timeout))
+            self.channel.send(header, buffers, deadline or self._exchange_deadline(timeout))
         except protocol.ChannelTimeout:
             raise self._fail_timeout(timeout) from None
         except protocol.ProtocolError:
             raise self._fail_crash() from None
 
-    def _receive(self, timeout: float) -> tuple[dict, list]:
+    def _receive(self, timeout: float, deadline: float | None = None) -> tuple[dict, list]:
         try:
-            reply, out = self.channel.receive(self._exchange_deadline(timeout))
+            reply, out = self.channel.receive(deadline or self._exchange_deadline(timeout))
         except protocol.ChannelTimeout:
             raise self._fail_timeout(timeout) from None
         except protocol.ChannelClosed:
@@ -372,12 +374,14 @@ class Sandbox:
 
     def call(self, target: str, args=(), kwargs=None, *, opaque=(), echo=(), handle=None,
              function: str | None = None, getattr_only: bool = False,
-             timeout: float | None = None) -> CallOutcome:
+             timeout: float | None = None, lending: Lending | None = None) -> CallOutcome:
         """Call `target(*args, **kwargs)` in the child (a method of `handle` if given).
 
         `opaque`: positions of the returned tuple kept in the child as handles (-1: the whole
         value). `echo`: argument positions sent back after the call (to detect modification).
-        `timeout`: seconds for this call (default: the limits' call_timeout).
+        `timeout`: seconds for this call (default: the limits' call_timeout). `lending`: the
+        reference functions lent to this call (`autograder.sandbox.references`); the time the
+        parent spends running them counts against the call's timeout.
         Raises SandboxFailure on timeout, crash, a malformed reply or an exhausted budget.
         """
         if handle is not None and handle.generation != self.generation:
@@ -391,8 +395,21 @@ class Sandbox:
                   "args": [protocol.encode_for_child(a, buffers) for a in args],
                   "kwargs": [[k, protocol.encode_for_child(v, buffers)]
                              for k, v in (kwargs or {}).items()],
-                  "opaque": list(opaque), "echo": list(echo), "getattr": getattr_only}
-        reply, out = self._request(header, buffers, timeout=timeout or self.limits.call_timeout)
+                  "opaque": list(opaque), "echo": list(echo), "getattr": getattr_only,
+                  "lend": lending.names if lending is not None else []}
+        timeout = timeout or self.limits.call_timeout
+        deadline = self._exchange_deadline(timeout)
+        self._send(header, buffers, timeout, deadline)
+        reply, out = self._receive(timeout, deadline)
+        while lending is not None and reply.get("op") == "reference":
+            try:
+                answer, answer_buffers = lending.answer(reply, out)
+            except protocol.ProtocolError as exc:
+                raise self._fail_protocol(str(exc)) from None
+            if time.monotonic() >= deadline:
+                raise self._fail_timeout(timeout)
+            self._send(answer, answer_buffers, timeout, deadline)
+            reply, out = self._receive(timeout, deadline)
         if type(reply.get("ok")) is not bool:
             raise self._fail_protocol("a call reply without a status")
         if not reply["ok"]:

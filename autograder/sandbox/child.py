@@ -31,6 +31,7 @@ from autograder.sandbox.lockdown import lock_down
 # ============================================================================ serving requests
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+_ABSENT = object()
 
 
 def describe_error(exc: BaseException) -> dict:
@@ -48,6 +49,23 @@ def describe_error(exc: BaseException) -> dict:
     if len(message) > 300:
         message = message[:300] + " ..."
     return {"type": type(exc).__name__[:80], "message": message, "where": where}
+
+
+class LentValue:
+    """A value the reference function kept on the grader's side (a forward pass's cache);
+    pass it back to the lent backward function."""
+
+    __slots__ = ("_id",)
+
+    def __init__(self, key: int):
+        self._id = key
+
+    def __repr__(self) -> str:
+        return "<value kept by the grader's reference layer>"
+
+
+class ReferenceLayerError(Exception):
+    """A function the grader lent to this call (its reference layer) refused the arguments."""
 
 
 class Server:
@@ -78,6 +96,8 @@ class Server:
     def decode(self, node, buffers):
         """Arguments from the parent; handles are resolved to the values kept here."""
         tag = node.get("t")
+        if tag == "ref":
+            return LentValue(node["id"])
         if tag == "handle":
             if node["id"] not in self.handles:
                 raise KeyError("that value is no longer in the sandbox (it was restarted)")
@@ -104,6 +124,54 @@ class Server:
                     items.append(self.protocol.encode_value(item, buffers))
             return {"t": type(value).__name__, "items": items}
         return self.protocol.encode_value(value, buffers)
+
+    # --- functions lent by the grader for one call (autograder.sandbox.references)
+    def encode_lent(self, value, buffers: list, depth: int = 0) -> dict:
+        if type(value) is LentValue:
+            return {"t": "ref", "id": value._id}
+        if type(value) in (tuple, list) and depth < self.protocol.MAX_DEPTH:
+            return {"t": type(value).__name__,
+                    "items": [self.encode_lent(v, buffers, depth + 1) for v in value]}
+        if type(value) is dict and depth < self.protocol.MAX_DEPTH:
+            return {"t": "dict", "items": [[k, self.encode_lent(v, buffers, depth + 1)]
+                                           for k, v in value.items()]}
+        return self.protocol.encode_value(value, buffers)
+
+    def lent_function(self, name: str):
+        """A stand-in for the student's `name` that asks the grader to run its reference."""
+        def lent(*args, **kwargs):
+            buffers: list = []
+            self.send({"op": "reference", "name": name,
+                       "args": [self.encode_lent(a, buffers) for a in args],
+                       "kwargs": [[k, self.encode_lent(v, buffers)] for k, v in kwargs.items()]},
+                      buffers)
+            reply, out = self.protocol.read_message(self.req_fd)
+            if not reply.get("ok"):
+                error = reply.get("error", {})
+                raise ReferenceLayerError(f"the grader's {name} (lent to this check) raised "
+                                          f"{error.get('type')}: {error.get('message')}")
+            for key, node in reply.get("dicts_after", []):
+                original = args[key] if type(key) is int else kwargs[key]
+                original.clear()
+                original.update(self.decode(node, out))
+            return self.decode(reply["value"], out)
+
+        lent.__name__ = lent.__qualname__ = name
+        return lent
+
+    def lend(self, names: list[str]) -> dict:
+        """Put the lent functions in the student's namespace; returns what they replaced."""
+        replaced = {name: self.namespace.get(name, _ABSENT) for name in names}
+        for name in names:
+            self.namespace[name] = self.lent_function(name)
+        return replaced
+
+    def give_back(self, replaced: dict) -> None:
+        for name, value in replaced.items():
+            if value is _ABSENT:
+                self.namespace.pop(name, None)
+            else:
+                self.namespace[name] = value
 
     # --- operations
     def op_load(self, request: dict, buffers) -> None:
@@ -162,7 +230,11 @@ class Server:
             if request.get("getattr"):
                 value = func
             else:
-                value = func(*args, **kwargs)
+                replaced = self.lend(request.get("lend") or [])
+                try:
+                    value = func(*args, **kwargs)
+                finally:
+                    self.give_back(replaced)
             out = []
             node = self.encode_result(value, request.get("opaque", []), out)
             # Send the arguments back as they are now: the parent checks for modification.

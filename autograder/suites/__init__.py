@@ -6,7 +6,10 @@ A suite package's `__init__.py` describes the assignment to the runner:
     FUNCTIONS  {function: {"opaque": [positions in the returned tuple kept in the sandbox]}},
                e.g. {"affine_forward": {"opaque": [1]}} keeps the cache of (out, cache);
                "call_timeout": seconds per call of that function when it needs more than
-               the default (a training task), never less than the instructor's limit
+               the default (a training task), never less than the instructor's limit;
+               "uses": [graded functions whose reference behaviour is lent to every call of
+               this one, so a model is graded with correct layers (autograder.sandbox.references)]
+    REFERENCES {function: callable run in the trusted parent for a lent function}
     FORBIDDEN  {module prefix: reason shown to the student}
     ALLOWED    [module prefixes allowed inside a forbidden package]
     warm()     calls each oracle function once per dtype the tests use (fills Numba's cache)
@@ -25,7 +28,7 @@ import hashlib
 import importlib
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["Suite", "load_suite", "available_suites", "DEFAULT_FORBIDDEN"]
@@ -53,6 +56,7 @@ class Suite:
     allowed: tuple
     version: str
     module: object
+    references: dict = field(default_factory=dict)
 
     def warm(self) -> None:
         warm = getattr(self.module, "warm", None)
@@ -106,4 +110,5 @@ def load_suite(name: str) -> Suite:
                  functions=dict(module.FUNCTIONS),
                  forbidden={**DEFAULT_FORBIDDEN, **getattr(module, "FORBIDDEN", {})},
                  allowed=tuple(getattr(module, "ALLOWED", ())),
-                 version=_version(directory), module=module)
+                 version=_version(directory), module=module,
+                 references=dict(getattr(module, "REFERENCES", {})))

@@ -1,5 +1,5 @@
 """Hidden suite of a3_convolutional_nets: convolution, max pooling, spatial batch and group
-normalisation, ThreeLayerConvNet and the training task on the digits.
+normalisation, ThreeLayerConvNet and the training task on the MNIST digits.
 
 The oracle is course_lib (`conv_forward`, `max_pool_forward`, `spatial_batchnorm_forward`,
 `spatial_groupnorm_forward`, their backward passes, `ThreeLayerConvNet`): every expected
@@ -12,6 +12,11 @@ The students' ThreeLayerConvNet may use course_lib's dense layers, ReLU and soft
 (written in a2) and the Solver; the layers of this assignment (conv, pooling, the spatial
 normalisations, the composite conv layers and the library's models) are forbidden.
 """
+
+import numpy as np
+
+from autograder.sandbox.references import within_cost
+from course_lib import conv_backward, conv_forward, max_pool_backward, max_pool_forward
 
 NOTEBOOK = "a3_convolutional_nets"
 
@@ -26,8 +31,14 @@ FUNCTIONS = {
     "spatial_batchnorm_backward": {},
     "spatial_groupnorm_forward": {"opaque": [1]},
     "spatial_groupnorm_backward": {},
-    "ThreeLayerConvNet": {"opaque": [-1]},
-    "train_digits_convnet": {},
+    # The model is graded with the reference convolution and pooling lent to it (see
+    # REFERENCES), so a bug in the student's layers costs points only in the layers' tests.
+    "ThreeLayerConvNet": {"opaque": [-1], "uses": ["conv_forward_naive", "conv_backward_naive",
+                                                   "max_pool_forward_naive",
+                                                   "max_pool_backward_naive"]},
+    # Training a ConvNet with the student's own convolution on 4,000 28x28 digits takes the
+    # notebook's solution about 10 s on an idle core; 90 s leave room for a busy machine.
+    "train_digits_convnet": {"call_timeout": 90},
 }
 
 _REFERENCE = "it is the library's reference implementation; write your own with numpy"
@@ -53,7 +64,7 @@ def warm() -> None:
         ThreeLayerConvNet,
         conv_backward,
         conv_forward,
-        load_digits,
+        load_mnist,
         max_pool_backward,
         max_pool_forward,
         spatial_batchnorm_backward,
@@ -77,4 +88,77 @@ def warm() -> None:
     model = ThreeLayerConvNet(input_dim=(1, 4, 4), num_filters=2, filter_size=3, hidden_dim=3,
                               num_classes=2, dtype=np.float64, seed=0)
     model.loss(x[:, :1], np.array([0, 1]))
-    load_digits(num_validation=200, num_test=200, seed=0)
+    load_mnist(num_validation=500, num_test=500, seed=0)
+
+
+# ----------------------------------------------------------------------------- lent references
+
+# The model tests use inputs of at most 4 x 2 x 6 x 8 with 3 filters; 5e7 multiply-adds is far
+# above what they need and keeps a hostile model from making the grader work for long.
+MAX_OPERATIONS = 5e7
+
+
+def _window_operations(x, window: tuple[int, int], channels: int, maps: int, pad: int,
+                       stride: int) -> float:
+    """Multiply-adds of sliding a (window) over x: N * maps * H' * W' * channels * HH * WW; 0 if
+    the arguments are malformed (the library's own validation then says what is wrong)."""
+    try:
+        N, _, H, W = (int(d) for d in x.shape)
+        HH, WW = window
+        Ho, Wo = (H + 2 * pad - HH) // stride + 1, (W + 2 * pad - WW) // stride + 1
+    except (AttributeError, TypeError, ValueError, ZeroDivisionError):
+        return 0.0
+    return float(N) * maps * max(Ho, 0) * max(Wo, 0) * channels * HH * WW
+
+
+def _conv_operations(x, w, stride, pad) -> float:
+    try:
+        F, C, HH, WW = (int(d) for d in w.shape)
+        return _window_operations(x, (HH, WW), C, F, int(pad), int(stride))
+    except (AttributeError, TypeError, ValueError):
+        return 0.0
+
+
+def _conv_forward(x, w, b, conv_param):
+    try:
+        stride, pad = conv_param["stride"], conv_param["pad"]
+    except (KeyError, TypeError):
+        stride = pad = None
+    within_cost("conv_forward_naive", _conv_operations(x, w, stride, pad), MAX_OPERATIONS)
+    return conv_forward(x, w, b, conv_param)
+
+
+def _max_pool_forward(x, pool_param):
+    try:
+        cost = _window_operations(x, (int(pool_param["pool_height"]),
+                                      int(pool_param["pool_width"])), 1, int(x.shape[1]), 0,
+                                  int(pool_param["stride"]))
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):
+        cost = 0.0
+    within_cost("max_pool_forward_naive", cost, MAX_OPERATIONS)
+    return max_pool_forward(x, pool_param)
+
+
+def _conv_backward(dout, cache):
+    # The cache normally comes from _conv_forward, kept here; a forged one is bounded too.
+    try:
+        _, x, w, stride, pad = cache
+    except (TypeError, ValueError):
+        x = w = stride = pad = None
+    within_cost("conv_backward_naive", _conv_operations(x, w, stride, pad), MAX_OPERATIONS)
+    return conv_backward(dout, cache)
+
+
+def _max_pool_backward(dout, cache):
+    # The cache holds the input's shape, from which dx is allocated: bound it (a forged cache).
+    try:
+        elements = float(np.prod([float(d) for d in cache[1]]))
+    except (TypeError, ValueError, IndexError):
+        elements = 0.0
+    within_cost("max_pool_backward_naive", elements, MAX_OPERATIONS)
+    return max_pool_backward(dout, cache)
+
+
+REFERENCES = {"conv_forward_naive": _conv_forward, "conv_backward_naive": _conv_backward,
+              "max_pool_forward_naive": _max_pool_forward,
+              "max_pool_backward_naive": _max_pool_backward}

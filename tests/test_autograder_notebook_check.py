@@ -100,3 +100,21 @@ def test_without_namespaces_the_report_says_which_isolation_it_had(tmp_path):
     ], AUTOGRADER_ISOLATION="none")
     assert "3 / 3 points" in shown[1]
     assert "sandbox: none" in shown[1] or "no namespaces" in shown[1], shown[1]
+
+
+def test_without_the_resource_module_the_sandbox_reports_its_limits_as_not_set():
+    """As on Windows: `resource` cannot be imported; the child's lock-down still loads and
+    records that no limit was set instead of failing to start (real interpreter)."""
+    import json
+    import subprocess
+    code = ("import json, sys\nsys.modules['resource'] = None\n"
+            "from autograder.sandbox import lockdown\n"
+            "print(json.dumps(lockdown._set_limits({'memory_mb': 512, 'cpu_seconds': 10, "
+            "'file_mb': 1, 'nproc': 8})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    limits = json.loads(done.stdout)
+    assert set(limits) >= {"RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NPROC"}
+    assert all(value.startswith("not set (this system has no resource limits)")
+               for value in limits.values())

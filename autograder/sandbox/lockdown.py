@@ -26,7 +26,11 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-import resource
+
+try:
+    import resource
+except ImportError:             # no POSIX resource limits (Windows): the report says so
+    resource = None
 
 from autograder.sandbox import seccomp
 
@@ -183,6 +187,8 @@ def _set_limits(cfg: dict) -> dict:
               "RLIMIT_NPROC": cfg["nproc"],
               "RLIMIT_NOFILE": 256,
               "RLIMIT_CORE": 0}
+    if resource is None:
+        return dict.fromkeys(limits, "not set (this system has no resource limits)")
     applied = {}
     for name, value in limits.items():
         which = getattr(resource, name)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import expect_array, expect_tuple, expect_unchanged
+from autograder.suites.a3_convolutional_nets.conventions import expect_param_unchanged
 from course_lib import conv_backward, conv_forward
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -30,7 +31,10 @@ CASES = {
     "a filter as large as the padded input (1x1 output)": (2, 2, 3, 4, 2, 5, 6, 1, 1),
     "stride 2, no pad, 2x2 filters": (3, 2, 8, 6, 2, 2, 2, 2, 0),
     "stride 1, pad 2, 5x5 filters (overlapping windows)": (2, 2, 4, 5, 3, 5, 5, 1, 2),
+    "1x1 filters (a per-pixel mix of channels)": (2, 3, 4, 5, 4, 1, 1, 1, 0),
+    "1x3 filters, stride 2, pad 1": (2, 2, 5, 7, 3, 1, 3, 2, 1),
 }
+ONE_PIXEL_WIDE = ("1x1 filters (a per-pixel mix of channels)", "1x3 filters, stride 2, pad 1")
 
 
 def conv_inputs(seed: int, case: str):
@@ -88,26 +92,37 @@ def test_conv_forward_naive_with_stride_2_and_no_pad(student):
 
 
 @pytest.mark.points(1)
+def test_conv_forward_naive_with_one_pixel_wide_filters(student):
+    for seed, case in enumerate(ONE_PIXEL_WIDE, start=3109):
+        _check_forward(student, seed, case)
+
+
+@pytest.mark.points(1)
 def test_conv_forward_naive_does_not_modify_its_inputs(student):
     x, w, b, conv_param = conv_inputs(3108, "stride 2, pad 1")
     student.conv_forward_naive(x, w, b, dict(conv_param))
     after = student.last_call.after
     expect_unchanged({"x": x, "w": w, "b": b}, {"x": after.get(0), "w": after.get(1),
                                                 "b": after.get(2)}, "conv_forward_naive")
+    expect_param_unchanged(conv_param, after.get(3), "conv_forward_naive", "conv_param")
 
 
 # ----------------------------------------------------------------------------- backward
 
-def _check_backward(student, seed, case):
+def _check_backward(student, seed, case, calls=1):
     x, w, b, conv_param = conv_inputs(seed, case)
     _, cache = expect_tuple(student.conv_forward_naive(x, w, b, dict(conv_param)), 2,
                             "conv_forward_naive")
     reference_out, reference_cache = conv_forward(x, w, b, conv_param)
-    dout = np.random.default_rng(seed + 50).standard_normal(reference_out.shape)
-    grads = expect_tuple(student.conv_backward_naive(dout, cache), 3, "conv_backward_naive")
-    expected = conv_backward(dout, reference_cache)
-    for name, got, want in zip(("dx", "dw", "db"), grads, expected, strict=True):
-        expect_array(got, want, f"{name} ({case})", rtol=RTOL, atol=ATOL)
+    rng = np.random.default_rng(seed + 50)
+    for call in range(calls):
+        dout = rng.standard_normal(reference_out.shape)
+        grads = expect_tuple(student.conv_backward_naive(dout, cache), 3, "conv_backward_naive")
+        expected = conv_backward(dout, reference_cache)
+        when = (", second backward call with the same cache: a backward pass must not change "
+                "what its forward pass cached") if call else ""
+        for name, got, want in zip(("dx", "dw", "db"), grads, expected, strict=True):
+            expect_array(got, want, f"{name} ({case}{when})", rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.points(2)
@@ -138,6 +153,17 @@ def test_conv_backward_naive_with_one_image_one_channel_one_filter(student):
 @pytest.mark.points(1)
 def test_conv_backward_naive_adds_up_overlapping_windows(student):
     _check_backward(student, 3206, "stride 1, pad 2, 5x5 filters (overlapping windows)")
+
+
+@pytest.mark.points(1)
+def test_conv_backward_naive_with_one_pixel_wide_filters(student):
+    for seed, case in enumerate(ONE_PIXEL_WIDE, start=3209):
+        _check_backward(student, seed, case)
+
+
+@pytest.mark.points(1)
+def test_conv_backward_naive_leaves_the_cache_usable_for_a_second_call(student):
+    _check_backward(student, 3211, "stride 2, pad 1", calls=2)
 
 
 @pytest.mark.points(1)

@@ -11,6 +11,11 @@ by rounding (about 1e-14 relative), so |got - expected| <= 1e-9 + 1e-6 * |expect
 every correct implementation. Weights are drawn with std 0.3 so that scores and gradients are
 O(0.01 .. 1), far above that tolerance; forgetting the regulariser's gradient, regularising
 the biases or dropping the 0.5 is off by O(reg * |W|) = O(0.1).
+
+Odd sizes: the 2x2 pool with stride 2 floors (CONTRACT.md), so a 7x9 input pools to 3x4 and
+W2 has F * 3 * 4 rows; one test builds a model on a 7x9 input and checks the shapes of its
+params before its loss and gradients (a model that assumes even sizes, H * W / 4 or a rounded-up
+half, fails there only).
 """
 
 import numpy as np
@@ -79,6 +84,8 @@ def model_data(seed: int, config: dict, n: int):
 
 SMALL = {"input_dim": (2, 6, 8), "num_filters": 3, "filter_size": 3, "hidden_dim": 7,
          "num_classes": 5}
+ODD = {"input_dim": (2, 7, 9), "num_filters": 3, "filter_size": 3, "hidden_dim": 6,
+       "num_classes": 4}
 FIVE_BY_FIVE = {"input_dim": (1, 4, 4), "num_filters": 2, "filter_size": 5, "hidden_dim": 6,
                 "num_classes": 3}
 
@@ -179,3 +186,19 @@ def test_three_layer_convnet_loss_and_gradients_with_regularisation(student):
 def test_three_layer_convnet_with_5x5_filters_on_one_channel(student):
     _check_loss(student, 3907, FIVE_BY_FIVE, 0.1, "5x5 filters (pad 2), one input channel, "
                                                   "reg = 0.1")
+
+
+@pytest.mark.points(1)
+@pytest.mark.function(MODEL)
+def test_three_layer_convnet_with_odd_height_and_width(student):
+    kwargs = dict(ODD, dtype=FLOAT64)
+    params = read_params(build(student, **kwargs))
+    reference = ThreeLayerConvNet(**kwargs, seed=0).params
+    for name in PARAM_NAMES:
+        shape = getattr(params.get(name), "shape", None)
+        if shape != reference[name].shape:
+            raise GradingFailure(
+                f"params['{name}'] has shape {shape}; expected {reference[name].shape} for "
+                "input_dim (2, 7, 9), 3 filters of 3x3, hidden_dim 6, 4 classes: the 2x2 pool "
+                "with stride 2 floors odd sizes (7x9 -> 3x4, H' = 1 + (H - 2) // 2)")
+    _check_loss(student, 3909, ODD, 0.1, "input 2x7x9 (odd height and width), reg = 0.1")

@@ -4,7 +4,10 @@ Expected values come from course_lib.max_pool_forward / max_pool_backward (the o
 inputs come from fixed seeds and keep (H - pool_height) and (W - pool_width) divisible by
 the stride. The contract's tie rule: a window's gradient goes to its FIRST maximum in
 row-major order (as np.argmax). Random continuous inputs have no ties, so the tie rule is
-tested separately, on inputs drawn from {0, 1, 2}, where most windows hold several maxima.
+graded by ONE test of its own, on inputs drawn from {0, 1, 2} where most windows hold several
+maxima; its message names the rule, and an implementation with another tie rule loses that
+point only. A backward pass may be called twice with the same cache, and pool_param is read,
+never changed (CONTRACT.md).
 
 Tolerance (float64): the forward output is an exact copy of input values and the backward
 output a sum of at most ph * pw = 9 dout values, so a correct implementation agrees to
@@ -16,6 +19,7 @@ import numpy as np
 import pytest
 
 from autograder.checks import expect_array, expect_tuple, expect_unchanged
+from autograder.suites.a3_convolutional_nets.conventions import expect_param_unchanged
 from course_lib import max_pool_backward, max_pool_forward
 
 RTOL, ATOL = 1e-6, 1e-9
@@ -82,21 +86,26 @@ def test_max_pool_forward_naive_with_all_negative_inputs(student):
 def test_max_pool_forward_naive_does_not_modify_its_input(student):
     x, pool_param = pool_input(3306, "2x3 windows, stride 1 (overlapping) on a 5x6 input")
     student.max_pool_forward_naive(x, dict(pool_param))
-    expect_unchanged({"x": x}, {"x": student.last_call.after.get(0)},
-                     "max_pool_forward_naive")
+    after = student.last_call.after
+    expect_unchanged({"x": x}, {"x": after.get(0)}, "max_pool_forward_naive")
+    expect_param_unchanged(pool_param, after.get(1), "max_pool_forward_naive", "pool_param")
 
 
 # ----------------------------------------------------------------------------- backward
 
-def _check_backward(student, seed, case, kind="normal", label=None):
+def _check_backward(student, seed, case, kind="normal", label=None, calls=1):
     x, pool_param = pool_input(seed, case, kind)
     _, cache = expect_tuple(student.max_pool_forward_naive(x, dict(pool_param)), 2,
                             "max_pool_forward_naive")
     reference_out, reference_cache = max_pool_forward(x, pool_param)
-    dout = np.random.default_rng(seed + 50).standard_normal(reference_out.shape)
-    dx = student.max_pool_backward_naive(dout, cache)
-    expect_array(dx, max_pool_backward(dout, reference_cache), f"dx ({label or case})",
-                 rtol=RTOL, atol=ATOL)
+    rng = np.random.default_rng(seed + 50)
+    for call in range(calls):
+        dout = rng.standard_normal(reference_out.shape)
+        dx = student.max_pool_backward_naive(dout, cache)
+        when = (", second backward call with the same cache: a backward pass must not change "
+                "what its forward pass cached") if call else ""
+        expect_array(dx, max_pool_backward(dout, reference_cache), f"dx ({label or case}{when})",
+                     rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.points(2)
@@ -116,16 +125,18 @@ def test_max_pool_backward_naive_with_non_square_windows_and_stride_2(student):
 
 @pytest.mark.points(1)
 def test_max_pool_backward_naive_sends_ties_to_the_first_maximum(student):
+    rule = ("tied maxima: a window's gradient goes to its FIRST maximum in row-major order, the "
+            "one np.argmax picks (CONTRACT.md), not to the last one or to every tied one")
     _check_backward(student, 3404, "2x2 windows, stride 2", kind="ties",
-                    label="windows with tied maxima: the gradient goes to the first maximum "
-                          "in row-major order, 2x2 windows, stride 2")
+                    label=f"{rule}; 2x2 windows, stride 2")
+    _check_backward(student, 3405, "3x3 windows, stride 2 on a 7x5 input", kind="ties",
+                    label=f"{rule}; overlapping 3x3 windows, stride 2")
 
 
 @pytest.mark.points(1)
-def test_max_pool_backward_naive_sends_ties_to_the_first_maximum_when_overlapping(student):
-    _check_backward(student, 3405, "3x3 windows, stride 2 on a 7x5 input", kind="ties",
-                    label="overlapping windows with tied maxima: the gradient goes to each "
-                          "window's first maximum in row-major order, 3x3 windows, stride 2")
+def test_max_pool_backward_naive_leaves_the_cache_usable_for_a_second_call(student):
+    _check_backward(student, 3408, "2x3 windows, stride 1 (overlapping) on a 5x6 input",
+                    calls=2)
 
 
 @pytest.mark.points(1)

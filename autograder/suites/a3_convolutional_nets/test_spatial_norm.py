@@ -12,13 +12,23 @@ implementation differ from the reference by rounding only; with |x - mean| / std
 at most 4 * 5 * 6 = 120 values per statistic, that is below 1e-12, so |got - expected| <=
 1e-9 + 1e-6 * |expected| accepts any correct formula. The bugs the tests look for (variance
 divided by M - 1, eps outside the square root with eps = 0.5, wrong axes or groups, swapped
-momentum, batch statistics at test time) change values by 1e-3 or (much) more.
+momentum, batch statistics at test time) change values by 1e-3 or (much) more; with a
+variance near eps (var ~ 1e-5 = eps), sqrt(var + eps), sqrt(var) + eps and sqrt(var) differ by
+30% or more, so an eps misplaced in the backward pass shows there.
+
+gamma and beta have shape (C,) (CONTRACT.md). Code written for (1, C, 1, 1) (one CS231n year's
+group norm) fails with a broadcasting error or returns dgamma of that shape; the message then
+names the convention (conventions.py). A backward pass may be called twice with the same cache.
 """
 
 import numpy as np
 import pytest
 
 from autograder.checks import GradingFailure, expect_array, expect_tuple, expect_unchanged
+from autograder.suites.a3_convolutional_nets.conventions import (
+    call_with_channel_params,
+    expect_channel_grad,
+)
 from course_lib import (
     spatial_batchnorm_backward,
     spatial_batchnorm_forward,
@@ -29,9 +39,9 @@ from course_lib import (
 RTOL, ATOL = 1e-6, 1e-9
 
 
-def norm_inputs(seed: int, shape: tuple):
+def norm_inputs(seed: int, shape: tuple, scale: float = 5.0, shift: float = 12.0):
     rng = np.random.default_rng(seed)
-    x = 5.0 * rng.standard_normal(shape) + 12.0
+    x = scale * rng.standard_normal(shape) + shift
     C = shape[1]
     gamma = 1.0 + 0.5 * rng.standard_normal(C)
     beta = rng.standard_normal(C)
@@ -47,8 +57,8 @@ def copy_param(param: dict) -> dict:
 def _bn_forward(student, x, gamma, beta, bn_param, case):
     """Student's and oracle's forward on copies of bn_param; returns both dicts afterwards."""
     mine, theirs = copy_param(bn_param), copy_param(bn_param)
-    out, _ = expect_tuple(student.spatial_batchnorm_forward(x, gamma, beta, mine), 2,
-                          "spatial_batchnorm_forward")
+    out, _ = expect_tuple(call_with_channel_params(student, "spatial_batchnorm_forward", x, gamma,
+                                                   beta, mine), 2, "spatial_batchnorm_forward")
     expected, _ = spatial_batchnorm_forward(x, gamma, beta, theirs)
     expect_array(out, expected, f"out ({case})", rtol=RTOL, atol=ATOL)
     return mine, theirs
@@ -132,19 +142,31 @@ def test_spatial_batchnorm_forward_does_not_modify_its_input(student):
 
 # ----------------------------------------------------------------------------- batchnorm backward
 
-def _check_bn_backward(student, seed, shape, case, eps=None):
-    x, gamma, beta = norm_inputs(seed, shape)
+SECOND_CALL = (", second backward call with the same cache: a backward pass must not change "
+               "what its forward pass cached")
+
+
+def expect_norm_grads(grads, expected, case: str) -> None:
+    dx, dgamma, dbeta = grads
+    expect_array(dx, expected[0], f"dx ({case})", rtol=RTOL, atol=ATOL)
+    expect_channel_grad(dgamma, expected[1], f"dgamma ({case})", "gamma", rtol=RTOL, atol=ATOL)
+    expect_channel_grad(dbeta, expected[2], f"dbeta ({case})", "beta", rtol=RTOL, atol=ATOL)
+
+
+def _check_bn_backward(student, seed, shape, case, eps=None, calls=1, scale=5.0, shift=12.0):
+    x, gamma, beta = norm_inputs(seed, shape, scale, shift)
     bn_param = {"mode": "train"} if eps is None else {"mode": "train", "eps": eps}
-    _, cache = expect_tuple(student.spatial_batchnorm_forward(x, gamma, beta,
-                                                              copy_param(bn_param)),
+    _, cache = expect_tuple(call_with_channel_params(student, "spatial_batchnorm_forward", x,
+                                                     gamma, beta, copy_param(bn_param)),
                             2, "spatial_batchnorm_forward")
     _, reference_cache = spatial_batchnorm_forward(x, gamma, beta, copy_param(bn_param))
-    dout = np.random.default_rng(seed + 50).standard_normal(shape)
-    grads = expect_tuple(student.spatial_batchnorm_backward(dout, cache), 3,
-                         "spatial_batchnorm_backward")
-    expected = spatial_batchnorm_backward(dout, reference_cache)
-    for name, got, want in zip(("dx", "dgamma", "dbeta"), grads, expected, strict=True):
-        expect_array(got, want, f"{name} ({case})", rtol=RTOL, atol=ATOL)
+    rng = np.random.default_rng(seed + 50)
+    for call in range(calls):
+        dout = rng.standard_normal(shape)
+        grads = expect_tuple(student.spatial_batchnorm_backward(dout, cache), 3,
+                             "spatial_batchnorm_backward")
+        expect_norm_grads(grads, spatial_batchnorm_backward(dout, reference_cache),
+                          case + (SECOND_CALL if call else ""))
 
 
 @pytest.mark.points(2)
@@ -160,6 +182,18 @@ def test_spatial_batchnorm_backward_with_a_non_square_input_and_large_eps(studen
 @pytest.mark.points(1)
 def test_spatial_batchnorm_backward_with_one_image(student):
     _check_bn_backward(student, 3603, (1, 3, 4, 4), "one image")
+
+
+@pytest.mark.points(1)
+def test_spatial_batchnorm_backward_with_variance_near_eps_keeps_eps_inside_the_root(student):
+    # var ~ 9e-6, eps = 1e-5: gamma / sqrt(var + eps) is the only scale that matches.
+    _check_bn_backward(student, 3606, (3, 2, 4, 5), "variance ~ 9e-6, near eps = 1e-5: "
+                       "dx scales with gamma / sqrt(var + eps)", scale=3e-3, shift=0.5)
+
+
+@pytest.mark.points(1)
+def test_spatial_batchnorm_backward_leaves_the_cache_usable_for_a_second_call(student):
+    _check_bn_backward(student, 3607, (2, 3, 4, 5), "train mode", calls=2)
 
 
 @pytest.mark.points(1)
@@ -179,7 +213,8 @@ def test_spatial_batchnorm_backward_does_not_modify_dout(student):
 def _check_gn_forward(student, seed, shape, G, case, eps=None):
     x, gamma, beta = norm_inputs(seed, shape)
     gn_param = {} if eps is None else {"eps": eps}
-    out, _ = expect_tuple(student.spatial_groupnorm_forward(x, gamma, beta, G, dict(gn_param)),
+    out, _ = expect_tuple(call_with_channel_params(student, "spatial_groupnorm_forward", x, gamma,
+                                                   beta, G, dict(gn_param)),
                           2, "spatial_groupnorm_forward")
     expected, _ = spatial_groupnorm_forward(x, gamma, beta, G, dict(gn_param))
     expect_array(out, expected, f"out ({case})", rtol=RTOL, atol=ATOL)
@@ -210,26 +245,29 @@ def test_spatial_groupnorm_forward_with_one_image_and_custom_eps(student):
 @pytest.mark.points(1)
 def test_spatial_groupnorm_forward_does_not_modify_its_input(student):
     x, gamma, beta = norm_inputs(3705, (2, 4, 3, 3))
-    student.spatial_groupnorm_forward(x, gamma, beta, 2, {})
+    call_with_channel_params(student, "spatial_groupnorm_forward", x, gamma, beta, 2, {})
     after = student.last_call.after
     expect_unchanged({"x": x, "gamma": gamma, "beta": beta},
                      {"x": after.get(0), "gamma": after.get(1), "beta": after.get(2)},
                      "spatial_groupnorm_forward")
+    # gn_param (argument 4, after the int G) is not checked: Student._run pairs the echoed
+    # argument indices with args_after by zip, which shifts them past a non-echoed argument.
 
 
-def _check_gn_backward(student, seed, shape, G, case, eps=None):
+def _check_gn_backward(student, seed, shape, G, case, eps=None, calls=1):
     x, gamma, beta = norm_inputs(seed, shape)
     gn_param = {} if eps is None else {"eps": eps}
-    _, cache = expect_tuple(student.spatial_groupnorm_forward(x, gamma, beta, G,
-                                                              dict(gn_param)),
+    _, cache = expect_tuple(call_with_channel_params(student, "spatial_groupnorm_forward", x,
+                                                     gamma, beta, G, dict(gn_param)),
                             2, "spatial_groupnorm_forward")
     _, reference_cache = spatial_groupnorm_forward(x, gamma, beta, G, dict(gn_param))
-    dout = np.random.default_rng(seed + 50).standard_normal(shape)
-    grads = expect_tuple(student.spatial_groupnorm_backward(dout, cache), 3,
-                         "spatial_groupnorm_backward")
-    expected = spatial_groupnorm_backward(dout, reference_cache)
-    for name, got, want in zip(("dx", "dgamma", "dbeta"), grads, expected, strict=True):
-        expect_array(got, want, f"{name} ({case})", rtol=RTOL, atol=ATOL)
+    rng = np.random.default_rng(seed + 50)
+    for call in range(calls):
+        dout = rng.standard_normal(shape)
+        grads = expect_tuple(student.spatial_groupnorm_backward(dout, cache), 3,
+                             "spatial_groupnorm_backward")
+        expect_norm_grads(grads, spatial_groupnorm_backward(dout, reference_cache),
+                          case + (SECOND_CALL if call else ""))
 
 
 @pytest.mark.points(2)
@@ -251,3 +289,8 @@ def test_spatial_groupnorm_backward_with_one_channel_per_group(student):
 def test_spatial_groupnorm_backward_with_one_image_and_custom_eps(student):
     _check_gn_backward(student, 3804, (1, 6, 2, 7), 3, "one image, G = 3, 2x7, eps = 0.3",
                        eps=0.3)
+
+
+@pytest.mark.points(1)
+def test_spatial_groupnorm_backward_leaves_the_cache_usable_for_a_second_call(student):
+    _check_gn_backward(student, 3805, (2, 6, 3, 4), 3, "G = 3", calls=2)

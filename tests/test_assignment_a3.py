@@ -5,7 +5,10 @@
 * the release notebook (nbgrader's ClearSolutions applied to the source) scores 0 on every
   graded function;
 * every mutant (mutants.toml: the solution with ONE documented substitution) loses points on
-  the function it attacks;
+  the function it attacks; a mutant that follows another tie rule (PINNED) loses exactly the
+  one test that pins the course's, and the messages of the mutants in MESSAGES name the cause;
+* the backward derivations are progressive hints in collapsed cells, not in the visible text
+  or the stubs' docstrings;
 * every alternative (alternatives/*.py: im2col, stride tricks and einsum, four loops; other
   caches, loop orders and backward derivations) scores 100%;
 * a submission that delegates its convolution to course_lib (forbidden/) gets 0 for it and
@@ -45,6 +48,26 @@ GRADED_FUNCTIONS = ["conv_forward_naive", "conv_backward_naive", "max_pool_forwa
                     "max_pool_backward_naive", "spatial_batchnorm_forward",
                     "spatial_batchnorm_backward", "spatial_groupnorm_forward",
                     "spatial_groupnorm_backward", "ThreeLayerConvNet", "train_digits_convnet"]
+# Another tie rule for max pooling: each loses exactly the test that pins the course's rule.
+TIE_TEST = "test_max_pool_backward_naive_sends_ties_to_the_first_maximum"
+PINNED = {"pool_backward_last_maximum": TIE_TEST, "pool_backward_every_maximum": TIE_TEST}
+# Words the student must see in at least one failure message of these mutants (the cause).
+MESSAGES = {
+    "pool_backward_last_maximum": "FIRST maximum in row-major order",
+    "sgn_forward_gamma_shaped_1c11": "not (1, C, 1, 1)",
+    "sgn_backward_dgamma_keepdims": "not (1, C, 1, 1)",
+    "conv_forward_stores_its_output_size_in_conv_param": "changed conv_param",
+    "pool_forward_stores_its_input_shape_in_pool_param": "changed pool_param",
+    "sbn_backward_scales_the_cached_xhat_in_place": "second backward call with the same cache",
+    "convnet_pool_size_rounds_up": "floors odd sizes",
+}
+# The closed forms students derive: only in the last collapsed hint of each group, never in
+# the visible text or in a stub (what is left of a solution cell without its solution).
+CLOSED_FORMS = [r"\sum_f \text{dout}[n, f, i, j]\; w[f, c, k, l]",
+                r"M\,\text{dout} - \sum \text{dout} - \hat x \sum \text{dout}\cdot\hat x",
+                r"\text{d}\hat x - \operatorname{mean}(\text{d}\hat x)",
+                "M * dout - dbeta - xhat * dgamma", "dxhat - mean(dxhat) - xhat * mean(",
+                "dx_pad[n, c, i*s + k, j*s + l] +="]
 
 
 def read_source() -> nbformat.NotebookNode:
@@ -145,6 +168,37 @@ def test_cells_outside_the_solutions_import_nothing_forbidden_from_course_lib():
                 assert not any(a.name.startswith("course_lib") for a in node.names)
 
 
+def hint_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("#### Hint ")]
+
+
+def test_derivations_are_progressive_hints_in_collapsed_cells():
+    nb = read_source()
+    hints = hint_cells(nb)
+    assert len(hints) == 11         # conv 3, pool 2, spatial batch norm 3, group norm 3
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") is True for c in hints)
+    numbers = [tuple(map(int, re.match(r"#### Hint (\d+)/(\d+)", c.source).groups()))
+               for c in hints]
+    # Each group runs 1/n, 2/n, ..., n/n in order (the closed form last).
+    groups = [[(j, n) for j in range(1, n + 1)] for k, n in numbers if k == 1]
+    assert numbers == [pair for group in groups for pair in group], numbers
+    visible = "\n".join(c.source for c in nb.cells if c not in hints and
+                        not nbgrader_meta(c).get("solution"))
+    stubs = "\n".join(re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", c.source, flags=re.S)
+                      for c in nb.cells if nbgrader_meta(c).get("solution"))
+    for form in CLOSED_FORMS:
+        assert form not in visible and form not in stubs, form
+    last_hints = "\n".join(c.source for c, (k, n) in zip(hints, numbers, strict=True) if k == n)
+    assert all(form in last_hints for form in CLOSED_FORMS[:3])
+
+
+def test_pinned_conventions_are_stated_next_to_their_functions():
+    text = "\n".join(c.source for c in read_source().cells)
+    for words in ("**first** maximum in row-major order", "**not** $(1, C, 1, 1)$",
+                  "odd sizes are floored", "never write into it", "the same cache"):
+        assert words in text, words
+
+
 def test_source_notebook_is_committed_without_outputs():
     cells = [i for i, c in enumerate(read_source().cells)
              if c.cell_type == "code" and (c.outputs or c.execution_count)]
@@ -155,6 +209,12 @@ def test_release_removes_every_solution_and_model_answer(release_notebook):
     nb = nbformat.read(release_notebook, as_version=4)
     text = "\n".join(c.source for c in nb.cells)
     assert "BEGIN SOLUTION" not in text and "Conv layer: each filter has" not in text
+    # The hints stay, collapsed; outside them the release has no closed form.
+    hints = hint_cells(nb)
+    assert len(hints) == len(hint_cells(read_source()))
+    assert all(c.metadata.get("jupyter", {}).get("source_hidden") is True for c in hints)
+    outside = "\n".join(c.source for c in nb.cells if c not in hints)
+    assert not [form for form in CLOSED_FORMS if form in outside]
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     # One stub per function, three in ThreeLayerConvNet (__init__, scores, loss and grads).
     assert code.count("raise NotImplementedError()") == len(GRADED_FUNCTIONS) + 2
@@ -163,7 +223,8 @@ def test_release_removes_every_solution_and_model_answer(release_notebook):
 
 def test_there_are_enough_mutants_and_alternatives():
     attacked = {mutant.attacks for mutant in MUTANTS}
-    assert len(MUTANTS) >= 14 and len(ALTERNATIVES) >= 3
+    assert len(MUTANTS) >= 35 and len(ALTERNATIVES) >= 3
+    assert set(PINNED) | set(MESSAGES) <= {m.name for m in MUTANTS}
     assert attacked == set(GRADED_FUNCTIONS), "every graded function has a mutant"
 
 
@@ -248,6 +309,20 @@ def test_mutant_loses_points_on_the_function_it_attacks(graded, mutant):
     scores = graded[mutant.name]["functions"][mutant.attacks]
     assert scores["score"] < scores["max_score"], \
         f"{mutant.name} keeps full marks on {mutant.attacks}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", list(PINNED), ids=list(PINNED))
+def test_other_tie_rule_loses_only_the_test_that_pins_ours(graded, mutant):
+    failed = [t["id"] for t in graded[mutant]["tests"] if not t["passed"]]
+    assert [test.split("::")[-1] for test in failed] == [PINNED[mutant]], failed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", list(MESSAGES), ids=list(MESSAGES))
+def test_failure_message_names_the_likely_cause(graded, mutant):
+    messages = [t["message"] for t in graded[mutant]["tests"] if not t["passed"]]
+    assert any(MESSAGES[mutant] in message for message in messages), messages[:3]
 
 
 @pytest.mark.slow

@@ -29,6 +29,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# The course book: executes the lecture notebooks once (or reuses the copies `make test` left in
+# build/executed_notebooks, when their source is unchanged), releases the assignments with
+# nbgrader, and builds a static site with Jupyter Book. Open build/book/src/_build/html/index.html.
+.PHONY: book
+book: $(STAMP)
+	MPLBACKEND=Agg $(PY) book/build.py --out build/book
+
 # Headline table with all cores on both sides, then a 1-thread table (sets its own thread counts).
 # `make bench BENCH=--short`: the headline rows only, a few minutes. See benchmarks/README.md.
 BENCH ?=

@@ -9,7 +9,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ test: $(STAMP)
 .PHONY: book
 book: $(STAMP)
 	MPLBACKEND=Agg $(PY) book/build.py --out build/book
+
+# JupyterLab for students and instructors (Formgrader, Assignment List, Validate) with the venv
+# first on PATH, also in its terminals: they run a non-login shell, because a login shell (what
+# Jupyter starts when its output is not a terminal) resets PATH from /etc/profile.
+# Extra options: make lab LAB_ARGS="--port=8899 --ServerApp.root_dir=/path/to/course".
+LAB_SHELL ?= /bin/bash
+lab: $(STAMP)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(abspath $(VENV))/bin/jupyter lab \
+		--ServerApp.terminado_settings="shell_command=['$(LAB_SHELL)']" $(LAB_ARGS)
 
 # Headline table with all cores on both sides, then a 1-thread table (sets its own thread counts).
 # `make bench BENCH=--short`: the headline rows only, a few minutes. See benchmarks/README.md.

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -164,7 +166,7 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def lab(course, tmp_path_factory) -> Lab:
-    """JupyterLab on the course, as `make lab` starts it: the venv's jupyter, venv on PATH."""
+    """JupyterLab on the course, started by `make lab`'s own command line."""
     token = os.urandom(16).hex()
     port = _free_port()
     settings = tmp_path_factory.mktemp("lab-settings")
@@ -175,18 +177,26 @@ def lab(course, tmp_path_factory) -> Lab:
         '{"fetchNews": "false", "checkForUpdates": false}')
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "jupyterlab-server.log"
-    command = [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
+    options = [f"--ServerApp.root_dir={course.root}", "--no-browser", "--ip=127.0.0.1",
                f"--port={port}", "--ServerApp.port_retries=0",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course.root}",
-               f"--LabApp.user_settings_dir={settings}",
+               f"--IdentityProvider.token={token}", f"--LabApp.user_settings_dir={settings}",
                f"--LabApp.workspaces_dir={tmp_path_factory.mktemp('lab-workspaces')}",
-               "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-               "--ServerApp.terminals_enabled=True"]
+               "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None"]
     if os.geteuid() == 0:           # CI and containers run as root
-        command.append("--allow-root")
+        options.append("--allow-root")
+    # Exactly what `make lab` runs (printed by make -n, the install step taken as done), from
+    # the course folder (nbgrader reads nbgrader_config.py there) and without the venv on
+    # PATH: the command itself must put it there, for the server and for its terminals.
+    printed = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-n", "-o", ".venv/.installed", "lab",
+         "LAB_ARGS=" + " ".join(shlex.quote(o) for o in options)],
+        cwd=KIT, capture_output=True, text=True, check=True).stdout
+    assert "jupyter lab" in printed, printed
+    env = dict(course.env, PATH=os.pathsep.join(
+        p for p in course.env["PATH"].split(os.pathsep) if Path(p) != VENV_BIN))
     with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=course.root, env=course.env, stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(["bash", "-c", printed], cwd=course.root, env=env,
+                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while True:
@@ -197,16 +207,16 @@ def lab(course, tmp_path_factory) -> Lab:
                 break
         except OSError:
             if time.monotonic() > deadline:
-                server.kill()
+                os.killpg(server.pid, signal.SIGKILL)
                 pytest.fail(f"JupyterLab did not answer in {SERVER_START_TIMEOUT:.0f} s:\n"
                             f"{log.read_text()[-3000:]}")
             time.sleep(0.5)
     yield Lab(url=url, token=token, root=course.root, log=log)
-    server.terminate()
+    os.killpg(server.pid, signal.SIGTERM)     # bash and the server it started
     try:
         server.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        server.kill()
+        os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=10)
 
 
@@ -224,7 +234,7 @@ def network() -> Network:
 @pytest.fixture(scope="session")
 def browser_context(chromium, tmp_path_factory, network):
     """Headless Chromium with a fresh profile; the network beyond 127.0.0.1 is closed."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     def only_loopback(route):
         url = urlparse(route.request.url)
@@ -241,6 +251,7 @@ def browser_context(chromium, tmp_path_factory, network):
         for blank in context.pages:       # the empty first tab of a persistent profile
             blank.close()
         context.set_default_timeout(60_000)
+        expect.set_options(timeout=30_000)       # a shared, busy CPU: pages may be slow
         context.route("**/*", only_loopback)
         yield context
         context.close()

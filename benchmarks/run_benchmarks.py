@@ -348,11 +348,27 @@ def conv_profile(case: ConvCase, dtype, repeats=5):
             "layer_gflops": flops / (total / repeats) / 1e9}
 
 
+def gemm_cpu_rate(dtype, size=1024, rounds=7):
+    """GFLOP/s of np.dot on two square matrices in CPU time of the calling thread (1 thread):
+    the matmul rate that conv_profile's CPU-time rates compare with."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(dtype)
+    out = np.empty_like(a)
+    np.dot(a, a, out=out)
+    times = []
+    for _ in range(rounds):
+        t0 = time.thread_time()
+        np.dot(a, a, out=out)
+        times.append(time.thread_time() - t0)
+    return 2 * size ** 3 / float(np.median(times)) / 1e9
+
+
 def print_profiles(profiles, gemm):
+    """gemm: {dtype: matmul GFLOP/s in CPU time} (gemm_cpu_rate)."""
     print("where course_lib's conv time goes (1 thread, CPU time per forward + backward, "
           "cProfile):\n")
     print("| layer | dtype | total ms | im2col | col2im | products (BLAS) | rest | "
-          "BLAS GFLOP/s | layer GFLOP/s | layer / matmul rate |")
+          "BLAS GFLOP/s | layer GFLOP/s | layer / matmul rate (CPU time) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for p in profiles:
         st = p["stages_ms"]
@@ -686,7 +702,10 @@ def main():
         profiled = [c for c in CONV_CASES if c.headline or c.k == 7 and c.H == 32]
         profiles = [conv_profile(c, dtype) for dtype in (np.float32, np.float64)
                     for c in profiled]
-        print_profiles(profiles, gemm)
+        gemm_cpu = {"float32": gemm_cpu_rate(np.float32), "float64": gemm_cpu_rate(np.float64)}
+        print(f"matmul rate in CPU time (np.dot 1024x1024, 1 thread): float32 "
+              f"{gemm_cpu['float32']:.1f} GFLOP/s, float64 {gemm_cpu['float64']:.1f} GFLOP/s")
+        print_profiles(profiles, gemm_cpu)
 
     first_calls = None if ARGS.no_compile_time else first_call_times()
     if first_calls:

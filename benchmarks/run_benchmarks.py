@@ -636,6 +636,11 @@ def check_targets(rows, gemm, first_calls):
     return checks
 
 
+def _progress(what: str) -> None:
+    """What is being measured now, on stderr (the tables come at the end of a long run)."""
+    print(f"  measuring {what} ...", file=sys.stderr, flush=True)
+
+
 def _second_table_command():
     """This script again with 1 thread (thread pools are fixed when the libraries load)."""
     command = [sys.executable, str(Path(__file__).resolve()), "--threads", "1",
@@ -688,11 +693,15 @@ def main():
              if not ARGS.short or (m, C, H) == ("ThreeLayerConvNet", 3, 32)]
     rows = []
     for dtype in (np.float32, np.float64):
+        name = np.dtype(dtype).name
         for case in cases:
+            _progress(f"{case.name} {name}")
             rows += conv_rows(case, dtype, rounds, naive_rounds)
+        _progress(f"max pool, batch norm {name}")
         rows += pool_rows(dtype, rounds, naive_rounds)
         rows += batchnorm_rows(dtype, rounds)
         for model_name, C, H in steps:
+            _progress(f"{model_name} step {C}x{H}^2 {name}")
             rows.append(training_step_row(model_name, C, H, dtype, rounds))
     env["numba_threading_layer"] = environment()["numba_threading_layer"]  # after the kernels
     print_table(rows)

@@ -9,7 +9,8 @@
   one test that pins the course's, and the messages of the mutants in MESSAGES name the cause;
 * the backward derivations are progressive hints in collapsed cells, not in the visible text
   or the stubs' docstrings;
-* every alternative (alternatives/*.py: im2col, stride tricks and einsum, four loops; other
+* every alternative (alternatives/*.py: im2col, stride tricks and einsum, four loops, einsum
+  over kernel offsets with gamma reshaped to (1, C, 1, 1) inside; other
   caches, loop orders and backward derivations) scores 100%;
 * a submission that delegates its convolution to course_lib (forbidden/) gets 0 for it and
   for everything that calls it, and keeps full marks elsewhere;
@@ -223,7 +224,7 @@ def test_release_removes_every_solution_and_model_answer(release_notebook):
 
 def test_there_are_enough_mutants_and_alternatives():
     attacked = {mutant.attacks for mutant in MUTANTS}
-    assert len(MUTANTS) >= 35 and len(ALTERNATIVES) >= 3
+    assert len(MUTANTS) >= 35 and len(ALTERNATIVES) >= 4
     assert set(PINNED) | set(MESSAGES) <= {m.name for m in MUTANTS}
     assert attacked == set(GRADED_FUNCTIONS), "every graded function has a mutant"
 

@@ -53,9 +53,10 @@ def plot_relu_half_planes(X: np.ndarray, W: np.ndarray, b: np.ndarray,
         dead = active[unit] == 0
         ax.plot(line[0], line[1], "--" if dead else "-", color="tab:red" if dead else "tab:blue",
                 linewidth=1.2)
-        ax.annotate("", xy=point + 0.6 * w / norm, xytext=point,
+        # Clipped: a dead unit's line often lies outside the data, and so outside the axes.
+        ax.annotate("", xy=point + 0.6 * w / norm, xytext=point, annotation_clip=True,
                     arrowprops={"arrowstyle": "->", "color": "tab:red" if dead else "tab:blue"})
-        ax.text(*(point + 0.75 * w / norm), f"{active[unit]:.0%}", fontsize=8,
+        ax.text(*(point + 0.75 * w / norm), f"{active[unit]:.0%}", fontsize=8, clip_on=True,
                 color="tab:red" if dead else "tab:blue")
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])

@@ -54,7 +54,7 @@ from autograder.runner import (
 __all__ = ["ClusterJob", "GradingPlugin", "grade_batch_on_cluster", "open_client",
            "ATTEMPTS", "CLUSTER_CONFIG", "plugin_name", "task_key"]
 
-ATTEMPTS = 2          # Dask worker deaths a submission may cause before it is given up
+ATTEMPTS = 3          # Dask worker deaths a submission may cause before it is given up
 # Dask settings for grading (`local:N` sets them; set them on a remote cluster's scheduler and
 # workers, e.g. as DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0): worker processes that
 # may start the grading process, one submission per worker at a time and no work stealing

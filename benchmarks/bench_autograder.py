@@ -15,8 +15,14 @@
    of tests/fixtures/assignments) when that suite exists, else on the a2 subset (the table
    says which), extrapolated to 200 submissions (target: under 10 minutes on 2 cores).
 
-Prints a table and writes benchmarks/results/autograder.json. Not a test: timings depend on
-the machine and on its load (shown in the table).
+3. Scale (`--scale 200`): the same a3 batch graded with `--jobs 2` and with
+   `--scheduler local:2` (a Dask LocalCluster of 2 workers on 127.0.0.1): seconds per
+   submission, Dask's overhead per submission (cluster start-up included, and without it:
+   the marginal cost from a second, smaller batch), and a projection of how many workers
+   like these grade 5,000 submissions in 10 minutes.
+
+Prints a table and writes benchmarks/results/autograder.json (autograder_scale.json for
+--scale). Not a test: timings depend on the machine and on its load (shown in the table).
 """
 
 from __future__ import annotations
@@ -217,6 +223,66 @@ def print_throughput(batch: dict) -> None:
           f"(target < 10 min){'' if batch['all_full_marks'] else '  [scores differ!]'}")
 
 
+def grade_batch_seconds(count: int, engine: list[str]) -> tuple[float, bool]:
+    """Wall time of `autograder grade <engine>` on `count` copies of the a3 solution, and
+    whether every copy got full marks."""
+    environment = env()
+    environment.pop("AUTOGRADER_SUITES_PATH")
+    with tempfile.TemporaryDirectory(prefix="bench-autograder-") as tmp:
+        folder = Path(tmp) / "subs"
+        folder.mkdir()
+        for i in range(count):
+            shutil.copy(A3_SOLUTION, folder / f"student{i:04d}.py")
+        seconds = run([sys.executable, "-m", "autograder", "grade", "--assignment", A3,
+                       *engine, "--no-progress", "--out", str(Path(tmp) / "out"), str(folder)],
+                      KIT, environment)
+        results = [json.loads(p.read_text()) for p in (Path(tmp) / "out").glob("s*.json")]
+    full = len(results) == count and all(r["score"] == r["max_score"] > 0 for r in results)
+    return seconds, full
+
+
+def scale(count: int, workers: int = 2) -> dict:
+    """--jobs N against --scheduler local:N on `count` a3 submissions (and count // 4, for
+    the marginal cost without start-up), and the 5,000-in-10-minutes projection."""
+    small = max(count // 4, 2)
+    rows = {}
+    for label, engine in (("jobs", ["--jobs", str(workers)]),
+                          ("dask", ["--scheduler", f"local:{workers}"])):
+        whole, full = grade_batch_seconds(count, engine)
+        part, _ = grade_batch_seconds(small, engine)
+        rows[label] = {"seconds": whole, "per_submission": whole / count,
+                       "marginal": (whole - part) / (count - small),
+                       "startup": part - small * (whole - part) / (count - small),
+                       "all_full_marks": full}
+    # One worker grades a submission in workers * marginal seconds (the batch runs `workers`
+    # at a time); 5,000 in 600 s needs 5000 * that / 600 workers.
+    per_worker = workers * rows["dask"]["marginal"]
+    return {"submissions": count, "workers": workers, "rows": rows,
+            "dask_overhead_per_submission": rows["dask"]["per_submission"]
+            - rows["jobs"]["per_submission"],
+            "dask_marginal_overhead": rows["dask"]["marginal"] - rows["jobs"]["marginal"],
+            "seconds_per_submission_per_worker": per_worker,
+            "workers_for_5000_in_10_min": int(-(-5000 * per_worker // 600)),
+            "load_average": os.getloadavg()[0], "cores": os.cpu_count()}
+
+
+def print_scale(report: dict) -> None:
+    print(f"\nScale: {report['submissions']} a3 submissions, {report['workers']} workers "
+          f"(load average {report['load_average']:.1f} on {report['cores']} cores)")
+    print(f"{'engine':24s} {'total s':>8s} {'s/sub':>7s} {'marginal s/sub':>15s} "
+          f"{'start-up s':>11s}")
+    for label, row in report["rows"].items():
+        name = "--jobs" if label == "jobs" else "--scheduler local"
+        print(f"{name:24s} {row['seconds']:8.1f} {row['per_submission']:7.3f} "
+              f"{row['marginal']:15.3f} {row['startup']:11.1f}"
+              f"{'' if row['all_full_marks'] else '  [scores differ!]'}")
+    print(f"Dask overhead per submission: {report['dask_overhead_per_submission']:+.3f} s "
+          f"(with start-up), {report['dask_marginal_overhead']:+.3f} s (marginal)")
+    print(f"One worker: {report['seconds_per_submission_per_worker']:.2f} s per submission; "
+          f"5,000 submissions in 10 minutes need {report['workers_for_5000_in_10_min']} such "
+          "workers")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=8)
@@ -224,7 +290,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--throughput-only", action="store_true",
                         help="skip the comparison with stock nbgrader")
+    parser.add_argument("--scale", type=int, default=0, metavar="N",
+                        help="only the scale comparison: N a3 submissions with --jobs and "
+                        "with a Dask LocalCluster (needs the 'cluster' extra)")
     args = parser.parse_args()
+    if args.scale:
+        report = scale(args.scale, args.jobs)
+        print_scale(report)
+        out = KIT / "benchmarks" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "autograder_scale.json").write_text(json.dumps(report, indent=2) + "\n")
+        return
     load = os.getloadavg()[0]
     batch = throughput(args.conv, args.jobs)
     print_throughput(batch)

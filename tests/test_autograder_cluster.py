@@ -123,7 +123,7 @@ def test_killed_workers_lose_no_grade_and_grade_nothing_twice(tmp_path, monkeypa
     import dask
     from distributed import Client, LocalCluster
 
-    from autograder.cluster import CLUSTER_CONFIG, grade_batch_on_cluster
+    from autograder.cluster import ATTEMPTS, CLUSTER_CONFIG, grade_batch_on_cluster
     monkeypatch.setenv("AUTOGRADER_SUITES_PATH", str(POOL_SUITES))
     folder = tmp_path / "subs"
     folder.mkdir()
@@ -168,7 +168,7 @@ def test_killed_workers_lose_no_grade_and_grade_nothing_twice(tmp_path, monkeypa
         # Graded again only if its first result died with its worker before the client
         # fetched it (Dask recomputes lost results); never once the client had it.
         assert all(pid in killed for pid in pids[:-1]), (key, pids, killed)
-    assert len(killed) == 1 + 2                 # the victim once, the poison on each attempt
+    assert len(killed) == 1 + ATTEMPTS          # the victim once, the poison on each attempt
 
 
 def test_a_killed_client_loses_nothing_and_the_rerun_resumes(tmp_path):

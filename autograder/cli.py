@@ -298,6 +298,9 @@ def _grade_on_cluster(submissions, options, args, parser):
     if args.scheduler.startswith("local:") and not args.scheduler[6:].isdigit():
         parser.error(f"--scheduler must be local:N or an address such as tcp://HOST:8786; "
                      f"got {args.scheduler!r}")
+    if args.jobs != 1:
+        parser.error("--jobs and --scheduler exclude each other: on a cluster, the workers "
+                     "grade in parallel (local:N for N of them)")
     return grade_batch_on_cluster(submissions, options, scheduler=args.scheduler,
                                   shard=args.shard, force=args.force,
                                   progress=not args.no_progress)

@@ -46,11 +46,10 @@ KIT = Path(__file__).resolve().parents[1]
 A2 = "a2_fully_connected"
 POOL_SUITES = Path(__file__).parent / "fixtures" / "autograder" / "pool_suites"
 A2_MUTANTS = Path(__file__).parent / "fixtures" / "assignments" / A2
-MUTANTS = {"affine_backward_dx_not_reshaped", "affine_forward_drops_bias",
-           "relu_backward_passes_gradient_at_zero", "relu_forward_modifies_x_in_place",
-           "softmax_loss_no_max_shift", "svm_loss_counts_the_true_class"}
+MUTANTS = {"affine_forward_drops_bias", "relu_forward_modifies_x_in_place",
+           "svm_loss_counts_the_true_class"}
 ATTACKS = ["forbidden_imports.py", "exit_in_function.py", "patch_numpy_and_builtins.py",
-           "nan_and_wrong_types.py", "lying_ndarray.py", "evil_pickle.py"]
+           "evil_pickle.py"]
 HONEST = "def answer():\n    return 42\n"
 
 
@@ -90,7 +89,7 @@ def test_local_cluster_gives_the_mutants_and_attacks_the_same_results_as_jobs(tm
     scores = {n: results.read_result(tmp_path / "dask" / f"{n}.json")["score"] for n in names}
     assert scores["reference"] == 24 and scores["blank"] == 0 and scores["buggy"] == 13
     assert all(0 < scores[m] < 24 for m in MUTANTS), scores
-    assert "15 graded" in done.stdout
+    assert f"{len(names)} graded" in done.stdout
 
 
 # ----------------------------------------------------------------------------- worker deaths
@@ -214,3 +213,14 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_scheduler_usage_errors_name_the_option_and_what_was_expected():
+    blank = SUBMISSIONS / "blank.py"
+    for extra, message in ((["--scheduler", "local:x"], "must be local:N"),
+                           (["--scheduler", "local:2", "--jobs", "2"], "exclude each other")):
+        done = subprocess.run([sys.executable, "-m", "autograder", "grade", "--assignment", A2,
+                               *extra, str(blank)], capture_output=True, text=True, timeout=120,
+                              cwd=KIT, env=dict(os.environ,
+                                                AUTOGRADER_SUITES_PATH=str(FIXTURE_SUITES)))
+        assert done.returncode == 2 and message in done.stderr, done.stderr

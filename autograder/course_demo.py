@@ -6,8 +6,9 @@ Steps, each the real nbgrader CLI, exactly as an instructor runs them:
 1. copy nbgrader_config.py and assignments/source/ into the course directory;
 2. `nbgrader generate_assignment` for every assignment (the release has no solutions and no
    hidden tests);
-3. three sample submissions per assignment: `reference` (the source's solutions), `blank` (the
-   release as handed out) and `buggy` (the reference with one plausible bug, see BUGS);
+3. three sample students (`nbgrader db student import`, with names) and their submissions, each
+   with nbgrader's timestamp.txt: `reference` (the source's solutions), `blank` (the release as
+   handed out) and `buggy` (the reference with one plausible bug, see BUGS);
 4. `nbgrader autograde` (through the kit's trusted runner), `generate_feedback`, `export`;
 5. print the gradebook.
 """
@@ -20,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nbformat
@@ -27,6 +29,9 @@ import nbformat
 KIT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = ("a1_linear_classifiers", "a2_fully_connected", "a3_convolutional_nets")
 STUDENTS = ("reference", "blank", "buggy")
+# Names formgrader shows for them ("Last, First"); the first name says what the submission is.
+NAMES = {"reference": ("Reference", "Solution"), "blank": ("Blank", "Release"),
+         "buggy": ("Buggy", "Solution")}
 # One plausible student bug per assignment: (solution cell grade_id, old text, new text).
 BUGS = {
     "a1_linear_classifiers": ("compute_distances_no_loops",
@@ -80,12 +85,29 @@ def student_notebook(release: Path, source: Path, student: str, assignment: str)
     return notebook
 
 
+def import_students(course: Path) -> None:
+    """Add the sample students, with their names, to the course's gradebook."""
+    roster = course / "students.csv"
+    with roster.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "first_name", "last_name"])
+        writer.writerows([student, *NAMES[student]] for student in STUDENTS)
+    nbgrader(course, "db", "student", "import", str(roster))
+
+
+def timestamp(submitted: datetime) -> str:
+    """nbgrader's timestamp.txt format."""
+    return submitted.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
 def build_course(course: Path, assignments=ASSIGNMENTS) -> Path:
     """Steps 1-4; returns the exported grades CSV."""
     if course.exists():
         shutil.rmtree(course)
     (course / "assignments").mkdir(parents=True)
     shutil.copy(KIT / "nbgrader_config.py", course / "nbgrader_config.py")
+    import_students(course)
+    handed_in = datetime.now(UTC) - timedelta(hours=1)
     for assignment in assignments:
         shutil.copytree(KIT / "assignments" / "source" / assignment,
                         course / "assignments" / "source" / assignment)
@@ -93,10 +115,12 @@ def build_course(course: Path, assignments=ASSIGNMENTS) -> Path:
         nbgrader(course, "generate_assignment", assignment)
         release = course / "assignments" / "release" / assignment / f"{assignment}.ipynb"
         source = course / "assignments" / "source" / assignment / f"{assignment}.ipynb"
-        for student in STUDENTS:
+        for minutes, student in enumerate(STUDENTS):
             target = course / "submitted" / student / assignment / f"{assignment}.ipynb"
             target.parent.mkdir(parents=True)
             nbformat.write(student_notebook(release, source, student, assignment), target)
+            (target.parent / "timestamp.txt").write_text(
+                timestamp(handed_in + timedelta(minutes=minutes)))
         print(f"autograde {assignment} ({', '.join(STUDENTS)})", flush=True)
         nbgrader(course, "autograde", assignment)
         nbgrader(course, "generate_feedback", assignment)

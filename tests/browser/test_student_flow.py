@@ -1,13 +1,15 @@
 """A student in JupyterLab: Assignment List fetch, a stub that stops with NotImplementedError,
 a solution typed in the browser, the visible checks passing, nbgrader's Validate reporting
 success (no version-check dialog), and the submission arriving in the course exchange."""
+import os
 import re
+import subprocess
 
 import pytest
 from fixtures.autograder.support import student_notebook, write_notebook
 from playwright.sync_api import expect
 
-from browser.conftest import ASSIGNMENT, COURSE_ID
+from browser.conftest import ASSIGNMENT, COURSE_ID, VENV_BIN
 from browser.ui import open_lab, run_command, wait_for_kernel_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -92,3 +94,14 @@ def test_student_fetches_solves_validates_and_submits(page, lab, course):
     assert len(inbound) == 1, inbound
     handed_in = inbound[0].read_text()
     assert "out = np.maximum(0, x)" in handed_in and "N \\\\cdot D" in handed_in
+
+
+def test_nbgrader_lab_extension_is_enabled_and_compatible():
+    """JupyterLab flags an extension built for another version with X (nbgrader issue 1948)."""
+    listed = subprocess.run([str(VENV_BIN / "jupyter"), "labextension", "list"],
+                            capture_output=True, text=True, env=dict(os.environ, NO_COLOR="1"),
+                            timeout=120)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)
+    line = next((x for x in text.splitlines() if "@jupyter/nbgrader" in x), None)
+    assert line is not None, text
+    assert re.search(r"\benabled\s+OK\b", line), line

@@ -19,6 +19,8 @@ pass the kit's `nbgrader_config.py` replaces `Execute` (and `IgnorePattern`) by
    stdout message (full points); none passed -> an `error` output with the messages (0
    points); some passed -> the messages plus a numeric `execute_result` equal to
    points * (function score / function maximum) (partial credit);
+   Each test cell also gets `metadata.autograder.function`, the function it grades, which the
+   kit's feedback template shows in its contents list;
 3. re-appends any test cell still missing (safety net behind OverwriteCells.add_missing_cells);
 4. saves the full JSON result under `<course root>/autograder-results/<assignment>/`.
 
@@ -228,4 +230,9 @@ class GradeWithTrustedRunner(NbGraderPreprocessor):
                 outputs = cell_outputs(function, result, float(meta.get("points", 0)))
             cell.outputs = [from_dict(o) for o in outputs]
             cell.execution_count = None
+            # The function this cell grades, for the feedback page's contents (the kit's
+            # template in nbgrader_templates/); set by the grader only, never by the student.
+            cell.metadata.pop("autograder", None)
+            if function is not None:
+                cell.metadata["autograder"] = {"function": function}
         return nb, resources

@@ -79,8 +79,6 @@ def import_results(course: Path, assignment: str, graded: Path, *,
                    students: list[str] | None = None) -> ImportReport:
     """Run nbgrader's autograde for `assignment` in the course at `course` (its
     nbgrader_config.py), taking scores from the results in `graded`."""
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config.loader import PyFileConfigLoader
     course, graded = Path(course).resolve(), Path(graded).resolve()
     if not (course / "nbgrader_config.py").is_file():
         raise ValueError(f"course must be an nbgrader course directory with nbgrader_config.py; "
@@ -88,6 +86,8 @@ def import_results(course: Path, assignment: str, graded: Path, *,
     if not graded.is_dir():
         raise ValueError(f"results must be a folder of `autograder grade` results; "
                          f"{graded} is not a directory")
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
     steps = list(config.Autograde.get("autograde_preprocessors", []))
     if _BRIDGE not in [str(s) for s in steps]:

@@ -130,8 +130,9 @@ class GradingPlugin(WorkerPlugin):
             shutil.rmtree(self.scratch, ignore_errors=True)
 
     def grade(self, job: ClusterJob) -> dict:
-        """The result, or {"internal_error": why, "detail": ...} if the grading process failed
-        on it twice (the client turns that into an internal-error result)."""
+        """The result, or {"internal_error": why, "detail": ...} if the grading process died
+        or overran on each of the pool's attempts (the client makes that an internal-error
+        result, as `--jobs` does)."""
         if self.scratch is None:
             raise RuntimeError(f"the autograder plugin of Dask worker {self.address or '?'} "
                                "did not set up (see the worker's log)")

@@ -141,8 +141,16 @@ def test_fixture_solution_module_is_the_notebook_solutions():
 def test_free_response_questions_are_manually_graded_markdown_cells():
     questions = [c for c in read_source().cells if c.cell_type == "markdown"
                  and nbgrader_meta(c).get("solution") and nbgrader_meta(c).get("grade")]
-    assert len(questions) == 3
+    assert len(questions) == 5
     assert all(float(nbgrader_meta(c)["points"]) > 0 for c in questions)
+    # The two experiment questions ask about the student's own plots and carry a rubric.
+    cells = read_source().cells
+    experiments = [i for i, c in enumerate(cells) if c.cell_type == "markdown"
+                   and "about your" in c.source and nbgrader_meta(c).get("locked")]
+    assert len(experiments) == 2
+    for i in experiments:
+        assert cells[i - 1].cell_type == "code" and "plt.show()" in cells[i - 1].source
+        assert "Grading:" in cells[i + 1].source and nbgrader_meta(cells[i + 1]).get("grade")
 
 
 def test_cells_outside_the_solutions_import_nothing_forbidden_from_course_lib():

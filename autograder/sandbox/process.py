@@ -61,8 +61,9 @@ def isolation_mode() -> tuple[str, tuple[str, ...], str]:
 
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
-# Parts of the autograder package the child never needs to see: the hidden suites.
-_AUTOGRADER_HIDDEN = {"suites"}
+# Parts of the autograder package the child never needs to see: the hidden suites, and the
+# instructor's nbgrader templates (formgrader and feedback pages).
+_AUTOGRADER_HIDDEN = {"suites", "nbgrader_templates"}
 
 
 def _inside(path: str, trees) -> bool:
@@ -113,7 +114,8 @@ def layout_summary(ops) -> str:
     """The allow-list in a line: each bound tree, with autograder's many entries as one."""
     autograder = str(Path(__file__).resolve().parents[1])
     shown = [path for op, path, _ in ops if op == "bind" and not _inside(path, [autograder])]
-    return ", ".join([*shown, f"{autograder} (without suites/)"])
+    hidden = " and ".join(f"{name}/" for name in sorted(_AUTOGRADER_HIDDEN))
+    return ", ".join([*shown, f"{autograder} (without {hidden})"])
 
 
 # ----------------------------------------------------------------------------- exit and output

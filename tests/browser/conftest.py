@@ -6,7 +6,7 @@ venv (127.0.0.1, a free port, a token, the venv first on PATH as `make lab` does
 at the end; Debian's Chromium (`/usr/bin/chromium`, never a downloaded browser) runs headless
 with a fresh profile and every request to anything but the loopback server is refused (and
 recorded), so the pages work offline or the tests fail. A failing test leaves a screenshot and
-the server log in build/test-artifacts/.
+the server log in build/test-artifacts/browser/.
 
 Without Chromium the tests are skipped with the command that installs it; .ci/run installs it.
 """
@@ -41,8 +41,9 @@ from fixtures.autograder.support import (  # noqa: E402
 CHROMIUM = Path(os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-ARTIFACTS = KIT / "build" / "test-artifacts"
+                 "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]       # containers often have a tiny /dev/shm
+ARTIFACTS = KIT / "build" / "test-artifacts" / "browser"
 VENV_BIN = Path(sys.executable).parent
 ASSIGNMENT = "a2_fully_connected"
 COURSE_ID = "convnets-course-kit"      # nbgrader_config.py's CourseDirectory.course_id
@@ -131,6 +132,8 @@ def course(tmp_path_factory, chromium) -> Course:
                PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                JUPYTER_CONFIG_DIR=str(base / "jupyter-config"),
                JUPYTER_RUNTIME_DIR=str(base / "jupyter-runtime"),
+               # nbgrader's submission cache (the Assignment List's history) lives here.
+               JUPYTER_DATA_DIR=str(base / "jupyter-data"),
                IPYTHONDIR=str(base / "ipython"), MPLBACKEND="Agg")
     course = Course(root=root, suites=suites, env=env)
     course.nbgrader("generate_assignment", ASSIGNMENT)
@@ -180,7 +183,8 @@ def lab(course, tmp_path_factory) -> Lab:
     notification.mkdir(parents=True)
     (notification / "notification.jupyterlab-settings").write_text(
         '{"fetchNews": "false", "checkForUpdates": false}')
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)      # only this run's failures are kept
+    ARTIFACTS.mkdir(parents=True)
     log = ARTIFACTS / "jupyterlab-server.log"
     options = [f"--ServerApp.root_dir={course.root}", "--no-browser", "--ip=127.0.0.1",
                f"--port={port}", "--ServerApp.port_retries=0",
@@ -264,7 +268,8 @@ def browser_context(chromium, tmp_path_factory, network):
 
 @pytest.fixture
 def page(browser_context, request, lab):
-    """A fresh tab; on failure its screenshot goes to build/test-artifacts/<test>.png."""
+    """A fresh tab; on failure the screenshots of the open tabs and the browser console go to
+    build/test-artifacts/browser/<test>-N.png and <test>-console.log."""
     tab = browser_context.new_page()
     messages: list[str] = []
     tab.on("console", lambda m: messages.append(f"{m.type}: {m.text}"))

@@ -4,6 +4,7 @@ success (no version-check dialog), and the submission arriving in the course exc
 import os
 import re
 import subprocess
+import time
 
 import pytest
 from fixtures.autograder.support import student_notebook, write_notebook
@@ -89,6 +90,7 @@ def test_student_fetches_solves_validates_and_submits(page, lab, course):
     submitted = page.locator("#submitted_assignments_list > .list_item")
     expect(submitted).to_have_count(1)
     expect(submitted.first.locator(".item_name").first).to_have_text(ASSIGNMENT)
+    expect(submitted.first).to_contain_text(time.strftime("%Y-%m-%d", time.gmtime()))
     inbound = list((lab.root / "exchange" / COURSE_ID / "inbound").glob(
         f"*+{ASSIGNMENT}+*/{ASSIGNMENT}.ipynb"))
     assert len(inbound) == 1, inbound

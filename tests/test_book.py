@@ -5,6 +5,7 @@ offline (MathJax from the build itself, no script from the network).
 The build reuses the notebooks tests/test_notebooks.py executed in the same run (conftest.py runs
 this file last); alone, it executes them itself (about five minutes).
 """
+import os
 import re
 import subprocess
 import sys
@@ -95,3 +96,36 @@ def test_maths_renders_offline_with_the_bundled_mathjax(book):
         assert 'src="../_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"' in text, \
             page.name
         assert r"\(" in text or r"\[" in text, f"{page.name}: no maths for MathJax to render"
+
+
+CHROMIUM = Path(os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.mark.slow
+def test_maths_is_typeset_in_a_browser_without_network(book):
+    """Debian's Chromium opens a page from disk; MathJax typesets its maths; no request leaves
+    the file system (the same Chromium and skip rule as tests/browser/)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: `apt-get install -y chromium`, or set "
+                    "KIT_CHROMIUM; CI (.ci/run) installs it")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    page_file = book / "_build" / "html" / "notebooks" / "02_losses_optimisation.html"
+    source_spans = page_file.read_text().count('class="math notranslate nohighlight"')
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                             args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            requests = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(page_file.as_uri())
+            # Typeset formulas become .MathJax (HTML-CSS) or .MathJax_CHTML elements.
+            rendered = ("document.querySelectorAll('.MathJax, .MathJax_CHTML, .MathJax_SVG')"
+                        ".length")
+            page.wait_for_function(f"{rendered} >= {source_spans}", timeout=90_000)
+            typeset = page.evaluate(rendered)
+        finally:
+            browser.close()
+    outside = [url for url in requests if not url.startswith(("file://", "data:"))]
+    assert not outside, f"the page requested {outside}"
+    assert source_spans > 50 and typeset >= source_spans, (typeset, source_spans)

@@ -76,15 +76,15 @@ def test_sliding_window_figure_shows_the_convolution_output_of_a_naive_loop(stri
 
 def test_sliding_window_title_names_the_window_rows_and_columns_of_the_step():
     fig = plot_sliding_window(5, 3, stride=2, pad=1, step=4)  # output 3x3: step 4 = (1, 1)
-    title = fig._suptitle.get_text()
+    title = fig.get_suptitle()
     assert "step 5 of 9" in title and "rows 2..4" in title and "columns 2..4" in title
     assert "1 + (5 + 2 - 3) // 2 = 3" in title
     assert "value (1, 1)" in fig.axes[1].get_title()
 
 
 def test_sliding_window_marks_rows_no_window_reaches_when_the_stride_does_not_tile():
-    assert "never reached" in plot_sliding_window(6, 3, stride=2, pad=0)._suptitle.get_text()
-    assert "never reached" not in plot_sliding_window(5, 3, stride=2, pad=0)._suptitle.get_text()
+    assert "never reached" in plot_sliding_window(6, 3, stride=2, pad=0).get_suptitle()
+    assert "never reached" not in plot_sliding_window(5, 3, stride=2, pad=0).get_suptitle()
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -22,8 +22,8 @@ from course_lib.validation import conv_output_size  # noqa: E402
 # the last window covers rows 24..29, and rows 30 and 31 are never read.)
 assert conv_output_size(32, 5, 3) == 10
 fig = plot_sliding_window(32, 5, stride=3, pad=0, step=99)
-assert "never reached" not in fig._suptitle.get_text()
-assert "never reached" in plot_sliding_window(32, 6, stride=3, pad=0)._suptitle.get_text()
+assert "never reached" not in fig.get_suptitle()
+assert "never reached" in plot_sliding_window(32, 6, stride=3, pad=0).get_suptitle()
 plt.close("all")
 print("1. output 10x10, every row read; a 6x6 filter would leave rows 30-31 unread")
 

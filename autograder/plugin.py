@@ -183,7 +183,8 @@ class Student:
         if not outcome.ok:
             raise call_failed(outcome, what, owner=owner, checking=self.current_function,
                               member=member)
-        after = dict(zip(echo, outcome.args_after, strict=False))
+        # The child sends one entry per positional argument (none for those not echoed).
+        after = {i: outcome.args_after[i] for i in echo if i < len(outcome.args_after)}
         for i in echo:
             # Documented in-place updates of parameter dicts (bn_param, configs) come back.
             if isinstance(args[i], dict) and isinstance(after.get(i), dict):

@@ -89,6 +89,11 @@ def grade_cells(nb) -> dict[str, float]:
             if c.cell_type == "code" and nbgrader_meta(c).get("grade")}
 
 
+def load_suite_functions() -> dict[str, dict]:
+    from autograder.suites import load_suite
+    return load_suite(ASSIGNMENT).functions
+
+
 def graded_functions() -> list[str]:
     return list(solution_cells(read_source()))
 
@@ -294,6 +299,18 @@ def test_mutant_loses_points_on_the_function_it_attacks(graded, mutant):
     scores = graded[mutant.name]["functions"][mutant.attacks]
     assert scores["score"] < scores["max_score"], \
         f"{mutant.name} keeps full marks on {mutant.attacks}"
+
+
+LENT = set(load_suite_functions()["FullyConnectedNet"]["uses"])
+LAYER_MUTANTS = [m for m in MUTANTS if m.attacks in LENT]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", LAYER_MUTANTS, ids=[m.name for m in LAYER_MUTANTS])
+def test_a_layer_mutant_costs_no_points_in_the_networks_graded_with_lent_layers(graded, mutant):
+    for model in ("TwoLayerNet", "FullyConnectedNet"):
+        scores = graded[mutant.name]["functions"][model]
+        assert scores["score"] == scores["max_score"], f"{mutant.name} loses points in {model}"
 
 
 @pytest.mark.slow

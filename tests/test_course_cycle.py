@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 # Autograded points per assignment: the sum of the hidden suites' points, which
 # tests/test_assignment_<a>.py ties to the notebooks' test cells.
 AUTOGRADED = {"a1_linear_classifiers": 69, "a2_fully_connected": 148,
-              "a3_convolutional_nets": 67}
+              "a3_convolutional_nets": 74}
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,24 @@ there: `student.build`). conventions.py holds the checks whose messages name ano
 year's convention (keep probability, L2 without 0.5, (1, D) gamma, float128).
 """
 
+import numpy as np
+
+from autograder.sandbox.references import within_cost
+from course_lib import (
+    affine_backward,
+    affine_forward,
+    batchnorm_backward,
+    batchnorm_backward_alt,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+    layernorm_backward,
+    layernorm_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+)
+
 NOTEBOOK = "a2_fully_connected"
 
 # Which position of a returned tuple stays in the sandbox (the cache of a forward pass).
@@ -19,7 +37,10 @@ FUNCTIONS = {
     "relu_backward": {},
     "softmax_loss": {},
     "svm_loss": {},
-    "TwoLayerNet": {"opaque": [-1]},         # the model object stays in the sandbox
+    # The model objects stay in the sandbox; they are graded with the reference layers lent to
+    # them (REFERENCES below), so a bug in a layer costs points only in that layer's tests.
+    "TwoLayerNet": {"opaque": [-1], "uses": ["affine_forward", "affine_backward",
+                                             "relu_forward", "relu_backward", "softmax_loss"]},
     "sgd": {},
     "sgd_momentum": {},
     "sgd_nesterov": {},
@@ -33,8 +54,12 @@ FUNCTIONS = {
     "layernorm_backward": {},
     "dropout_forward": {"opaque": [1]},
     "dropout_backward": {},
-    "FullyConnectedNet": {"opaque": [-1]},
-    "train_digits_model": {},
+    "FullyConnectedNet": {"opaque": [-1], "uses": [
+        "affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss",
+        "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_alt",
+        "layernorm_forward", "layernorm_backward", "dropout_forward", "dropout_backward"]},
+    # One or two seconds on an idle core; 30 s leave room for a slow alternative on a busy one.
+    "train_digits_model": {"call_timeout": 30},
 }
 
 _REFERENCE = "it is the library's reference implementation; write your own with numpy"
@@ -88,3 +113,62 @@ def warm() -> None:
         FullyConnectedNet([2], input_dim=3, num_classes=2, dropout=0.5, seed=0, dtype=np.float64,
                           normalization=normalization).loss(x, labels)
     load_mnist(num_validation=500, num_test=500, seed=0, flatten=True)  # reads the file once
+
+
+# ----------------------------------------------------------------------------- lent references
+
+# The model tests use a few dozen samples and layers of at most 200 units: 5e6 multiply-adds or
+# array elements is far above what they need and keeps a hostile model from making the grader
+# work for long.
+MAX_OPERATIONS = 5e6
+
+
+def _size(value) -> float:
+    try:
+        return float(np.prod([float(d) for d in np.shape(value)]))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _bounded(name: str, function, operations):
+    """`function` lent as `name`, refusing calls that would cost more than MAX_OPERATIONS."""
+    def lent(*args, **kwargs):
+        try:
+            cost = operations(*args, **kwargs)
+        except (TypeError, ValueError, IndexError, KeyError):
+            cost = 0.0        # malformed arguments: the library's validation says what is wrong
+        within_cost(name, cost, MAX_OPERATIONS)
+        return function(*args, **kwargs)
+    return lent
+
+
+def _elements(*args, **kwargs) -> float:
+    """Cost of an elementwise layer: every array argument's size, and a cache's arrays."""
+    total = 0.0
+    for value in (*args, *kwargs.values()):
+        parts = value if type(value) is tuple else (value,)
+        total += sum(_size(part) for part in parts if isinstance(part, np.ndarray))
+    return total
+
+
+def _affine_operations(x, w, b=None) -> float:
+    return _size(x) / max(float(np.shape(w)[0]), 1.0) * _size(w) + _size(x)
+
+
+def _affine_backward_operations(dout, cache) -> float:
+    return 2 * _elements(*cache) * max(float(np.shape(dout)[-1]), 1.0) if type(cache) is tuple \
+        else 0.0
+
+
+REFERENCES = {
+    "affine_forward": _bounded("affine_forward", affine_forward, _affine_operations),
+    "affine_backward": _bounded("affine_backward", affine_backward,
+                                _affine_backward_operations),
+    **{name: _bounded(name, function, _elements) for name, function in {
+        "relu_forward": relu_forward, "relu_backward": relu_backward,
+        "softmax_loss": softmax_loss, "batchnorm_forward": batchnorm_forward,
+        "batchnorm_backward": batchnorm_backward,
+        "batchnorm_backward_alt": batchnorm_backward_alt,
+        "layernorm_forward": layernorm_forward, "layernorm_backward": layernorm_backward,
+        "dropout_forward": dropout_forward, "dropout_backward": dropout_backward}.items()},
+}

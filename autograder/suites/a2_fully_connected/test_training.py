@@ -1,13 +1,13 @@
 """Hidden tests of the training task: train_digits_model(data) -> params (a2_fully_connected).
 
 The student's function trains THEIR TwoLayerNet with course_lib's Solver and their own update
-rule, in the sandbox, within the call time limit (10 s by default). It gets the training and
-validation split of the MNIST digits, `load_mnist(num_validation=500, num_test=500, seed=0,
-flatten=True)` (X_train (4000, 784), y_train, X_val (500, 784), y_val), and returns the
-parameters; the accuracy is then computed here, in the trusted parent, with course_lib's
-TwoLayerNet, on the validation split (the stated target, 0.92) and on the 500 test images,
-which the function never sees (0.91: a model that merely memorised the validation set fails
-it).
+rule, in the sandbox, within the call time limit (30 s; FUNCTIONS in __init__.py). It gets the
+training and validation split of the MNIST digits,
+`load_mnist(num_validation=500, num_test=500, seed=0, flatten=True)` (X_train (4000, 784),
+y_train, X_val (500, 784), y_val), and returns the parameters; the accuracy is then computed
+here, in the trusted parent, with course_lib's TwoLayerNet, on the validation split (the stated
+target, 0.92) and on the 500 test images, which the function never sees (0.91: a model that
+merely memorised the validation set fails it).
 
 Measured on this split, single-threaded as in the sandbox: the notebook's solution (100
 hidden units, Adam, 12 epochs) reaches 0.938 validation / 0.932 test in 1-2 s in the sandbox

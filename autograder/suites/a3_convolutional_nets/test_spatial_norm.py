@@ -28,6 +28,7 @@ from autograder.checks import GradingFailure, expect_array, expect_tuple, expect
 from autograder.suites.a3_convolutional_nets.conventions import (
     call_with_channel_params,
     expect_channel_grad,
+    expect_param_unchanged,
 )
 from course_lib import (
     spatial_batchnorm_backward,
@@ -250,8 +251,7 @@ def test_spatial_groupnorm_forward_does_not_modify_its_input(student):
     expect_unchanged({"x": x, "gamma": gamma, "beta": beta},
                      {"x": after.get(0), "gamma": after.get(1), "beta": after.get(2)},
                      "spatial_groupnorm_forward")
-    # gn_param (argument 4, after the int G) is not checked: Student._run pairs the echoed
-    # argument indices with args_after by zip, which shifts them past a non-echoed argument.
+    expect_param_unchanged({}, after.get(4), "spatial_groupnorm_forward", "gn_param")
 
 
 def _check_gn_backward(student, seed, shape, G, case, eps=None, calls=1):

@@ -3,10 +3,11 @@
     check("conv_forward_naive")     # one function
     check()                         # every graded function of the assignment
 
-What is graded is the kernel's current definitions: the imports, functions and classes of
-the cells run so far (IPython's input history; a later definition replaces an earlier one),
-written to a scratch .py. So nothing needs saving, and a cell that trains a model for
-minutes is not run again. `check(notebook="my_a3.ipynb")` grades a saved file instead.
+What is graded is the kernel's current definitions: the imports, functions, classes and
+literal constants (`EPS = 1e-5`) of the cells run so far (IPython's input history; a
+later definition replaces an earlier one), written to a scratch .py. So nothing needs
+saving, and a cell that trains a model for minutes is not run again.
+`check(notebook="my_a3.ipynb")` grades a saved file instead.
 The hidden suite then runs in a separate process, `python -m autograder check --json`,
 exactly as in a terminal (same sandbox, same report); the cell shows progress while it runs
 and the report as HTML when it is done. The check is only feedback: grades for marks come
@@ -72,27 +73,41 @@ def load_settings(start: Path) -> CheckSettings:
 
 
 def definitions_source(cells: list[str]) -> str:
-    """The imports, functions and classes of `cells` (code run in that order) as a module;
+    """The imports, functions, classes and literal constants of `cells` (code run in that
+    order) as a module;
     for a name defined twice the later definition is kept, at its later place. Cells that do
     not parse (magics) contribute what parses after IPython's own transformation."""
     kept: dict[str, str] = {}
     for cell in cells:
+        code = _transformed(cell)
         try:
-            tree = ast.parse(_transformed(cell))
+            tree = ast.parse(code)
         except SyntaxError:
             continue
         for node in tree.body:
-            if not isinstance(node, _KEPT):
+            if not (isinstance(node, _KEPT) or _is_constant(node)):
                 continue
-            text = ast.get_source_segment(_transformed(cell), node, padded=False) or ""
+            text = ast.get_source_segment(code, node, padded=False) or ""
             if node.__dict__.get("decorator_list"):
                 start = min(d.lineno for d in node.decorator_list)
-                lines = _transformed(cell).splitlines()[start - 1:node.end_lineno]
-                text = "\n".join(lines)
-            key = (f"def:{node.name}" if hasattr(node, "name") else f"import:{text}")
+                text = "\n".join(code.splitlines()[start - 1:node.end_lineno])
+            key = (f"def:{node.name}" if hasattr(node, "name") else
+                   f"set:{ast.unparse(node.targets)}" if isinstance(node, ast.Assign) else
+                   f"import:{text}")
             kept.pop(key, None)
             kept[key] = text
     return "\n\n".join(kept.values()) + "\n"
+
+
+def _is_constant(node: ast.stmt) -> bool:
+    """`EPS = 1e-5`, `SIZES = (3, 4)`: a module constant a function may use."""
+    if not (isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets)):
+        return False
+    try:
+        ast.literal_eval(node.value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def _transformed(cell: str) -> str:

@@ -44,17 +44,18 @@ def run_notebook(folder: Path, cells: list[str], **env) -> list[str]:
 
 
 def test_definitions_source_keeps_imports_and_the_last_definitions():
-    cells = ["import numpy as np\nx = np.ones(3)\n",
-             "def f(a):\n    return a + 1\n\nprint(f(1))\n",
+    cells = ["import numpy as np\nx = np.ones(3)\nSTEP = 1\n",
+             "def f(a):\n    return a + STEP\n\nprint(f(1))\n",
+             "STEP = 2\n",
              "%time y = 2\n@staticmethod\ndef g():\n    return 0\n",
-             "def f(a):\n    return a + 2\n",
+             "def f(a):\n    return a + STEP + 1\n",
              "this is not python"]
     source = definitions_source(cells)
     namespace: dict = {}
     exec(compile(source, "defs", "exec"), namespace)          # noqa: S102 - our own text
-    assert namespace["f"](1) == 3 and "np" in namespace
+    assert namespace["f"](1) == 1 + 2 + 1 and "np" in namespace    # the last f, the last STEP
     assert "x = " not in source and "print" not in source and "%time" not in source
-    assert source.count("def f") == 1
+    assert source.count("def f") == 1 and source.count("STEP =") == 1
 
 
 @pytest.mark.slow

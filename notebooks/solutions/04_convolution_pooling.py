@@ -27,14 +27,16 @@ assert "never reached" in plot_sliding_window(32, 6, stride=3, pad=0).get_suptit
 plt.close("all")
 print("1. output 10x10, every row read; a 6x6 filter would leave rows 30-31 unread")
 
-# Exercise 2. Each filter has 5*5*3 = 75 weights and a bias: 10 * 76 = 760 parameters. A fully
-# connected layer from 32*32*3 = 3072 inputs to 32*32*10 = 10240 outputs has 3072 * 10240 weights
-# plus 10240 biases = 31,467,520: 41,000 times more.
-conv_params = 10 * (5 * 5 * 3 + 1)
-fc_params = (32 * 32 * 3) * (32 * 32 * 10) + 32 * 32 * 10
-print(f"2. conv {conv_params:,d} parameters, fully connected {fc_params:,d} "
-      f"({fc_params / conv_params:,.0f} times more)")
-assert conv_params == 760 and fc_params == 31_467_520
+# Exercise 2. 1 + (32 - 5) // 1 = 28, six filters: a 28x28x6 volume (six activation maps). Each
+# filter has 5*5*3 = 75 weights and a bias: 6 * 76 = 456 parameters. A fully connected layer from
+# 32*32*3 = 3072 inputs to 28*28*6 = 4704 outputs: 3072 * 4704 + 4704 = 14,455,392.
+out, _ = cl.conv_forward(np.zeros((1, 3, 32, 32)), np.zeros((6, 3, 5, 5)), np.zeros(6),
+                         {"stride": 1, "pad": 0})
+conv_params = 6 * (5 * 5 * 3 + 1)
+fc_params = (32 * 32 * 3) * (28 * 28 * 6) + 28 * 28 * 6
+print(f"2. output {out.shape[2]}x{out.shape[3]}x{out.shape[1]}; conv {conv_params:,d} parameters, "
+      f"fully connected {fc_params:,d} ({fc_params / conv_params:,.0f} times more)")
+assert out.shape == (1, 6, 28, 28) and conv_params == 456 and fc_params == 14_455_392
 
 # Exercise 3. r: 1 -> 3 (first 3x3) -> 5 (second 3x3; now the jump doubles) -> 5 + 2*2 = 9.
 sizes = receptive_field_sizes([3, 3, 3], [1, 2, 1])

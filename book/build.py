@@ -92,12 +92,13 @@ def release_assignments(course: Path) -> dict[str, Path]:
 
 
 def without_widget_state(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop saved ipywidgets state and views: rendering them would load the widget manager from a
-    CDN, and a static page cannot run the widget anyway. Each view's text/plain fallback stays."""
+    """Drop saved ipywidgets state and widget outputs: rendering them would load the widget
+    manager from a CDN, a static page cannot run a widget anyway, and the text fallback
+    ("VBox(children=...)") means nothing to a reader. The notebooks draw a static figure first."""
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            output.get("data", {}).pop(WIDGET_VIEW_MIME, None)
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if WIDGET_VIEW_MIME not in o.get("data", {})]
     return notebook
 
 

@@ -72,6 +72,7 @@ def test_no_notebook_in_the_book_has_an_execution_error(book):
         page = (book / "_build" / "html" / "notebooks" / f"{path.stem}.html").read_text()
         assert "Traceback (most recent call last)" not in page, path.stem
         assert "<img" in page, f"{path.stem}: no figure on the page"
+        assert "VBox(children=" not in page, f"{path.stem}: a widget's text stands in the page"
 
 
 @pytest.mark.slow

@@ -146,7 +146,8 @@ def test_free_response_questions_are_manually_graded_markdown_cells():
     # The two experiment questions ask about the student's own plots and carry a rubric.
     cells = read_source().cells
     experiments = [i for i, c in enumerate(cells) if c.cell_type == "markdown"
-                   and "about your" in c.source and nbgrader_meta(c).get("locked")]
+                   and "about your" in c.source and nbgrader_meta(c).get("locked")
+                   and nbgrader_meta(c).get("grade_id", "").startswith("question")]
     assert len(experiments) == 2
     for i in experiments:
         assert cells[i - 1].cell_type == "code" and "plt.show()" in cells[i - 1].source

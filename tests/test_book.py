@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -103,6 +104,25 @@ CHROMIUM = Path(os.environ.get("KIT_CHROMIUM", "/usr/bin/chromium"))
 
 
 @pytest.mark.slow
+def _typeset_count(sync_api, page_file, source_spans: int) -> tuple[list[str], int]:
+    """(every URL the page requested, the number of typeset formulas) in Chromium."""
+    requests: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                             args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(page_file.as_uri())
+            # Typeset formulas become .MathJax (HTML-CSS) or .MathJax_CHTML elements.
+            rendered = ("document.querySelectorAll('.MathJax, .MathJax_CHTML, .MathJax_SVG')"
+                        ".length")
+            page.wait_for_function(f"{rendered} >= {source_spans}", timeout=90_000)
+            return requests, page.evaluate(rendered)
+        finally:
+            browser.close()
+
+
 def test_maths_is_typeset_in_a_browser_without_network(book):
     """Debian's Chromium opens a page from disk; MathJax typesets its maths; no request leaves
     the file system (the same Chromium and skip rule as tests/browser/)."""
@@ -112,21 +132,11 @@ def test_maths_is_typeset_in_a_browser_without_network(book):
     sync_api = pytest.importorskip("playwright.sync_api")
     page_file = book / "_build" / "html" / "notebooks" / "02_losses_optimisation.html"
     source_spans = page_file.read_text().count('class="math notranslate nohighlight"')
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                             args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            requests = []
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(page_file.as_uri())
-            # Typeset formulas become .MathJax (HTML-CSS) or .MathJax_CHTML elements.
-            rendered = ("document.querySelectorAll('.MathJax, .MathJax_CHTML, .MathJax_SVG')"
-                        ".length")
-            page.wait_for_function(f"{rendered} >= {source_spans}", timeout=90_000)
-            typeset = page.evaluate(rendered)
-        finally:
-            browser.close()
+    # In a thread of its own: the browser tests' session-wide Playwright (tests/browser) may
+    # still hold this thread's event loop, and the sync API refuses to run inside one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        requests, typeset = pool.submit(_typeset_count, sync_api, page_file,
+                                        source_spans).result()
     outside = [url for url in requests if not url.startswith(("file://", "data:"))]
     assert not outside, f"the page requested {outside}"
     assert source_spans > 50 and typeset >= source_spans, (typeset, source_spans)

@@ -34,7 +34,7 @@ SOURCE_DIR = KIT / "assignments" / "source"
 LAYERS = ("conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
           "max_pool_backward_naive")
 SELECTED = (*LAYERS, "ThreeLayerConvNet")
-LIMITS = Limits(call_timeout=10, load_timeout=10, submission_timeout=120)
+LIMITS = Limits(call_timeout=20, load_timeout=10, submission_timeout=180)
 
 BROKEN_LAYERS = '''
 def conv_forward_naive(x, w, b, conv_param):
@@ -82,6 +82,17 @@ class ThreeLayerConvNet(ThreeLayerConvNet):
 '''
 
 
+FLOOD_OF_CACHES = '''
+class ThreeLayerConvNet(ThreeLayerConvNet):
+    def loss(self, X, y=None):
+        # Each lent forward keeps its cache in the grader: ask for more than it will keep.
+        x, w = np.ones((1, 1, 2, 2)), np.ones((1, 1, 1, 1))
+        for _ in range(10_001):
+            conv_forward_naive(x, w, np.zeros(1), {"stride": 1, "pad": 0})
+        return super().loss(X, y)
+'''
+
+
 def raw_request(header: str) -> str:
     """Student code that writes one request straight to the pipe the child answers on."""
     return f'''
@@ -123,7 +134,8 @@ def graded(tmp_path_factory) -> dict[str, dict]:
     folder = tmp_path_factory.mktemp("lending")
     attacks = {"solution": "", "broken_layers": BROKEN_LAYERS, "steal_lent_pool": STEAL_LENT_POOL,
                "oversized_requests": OVERSIZED_REQUESTS, "forged_cache": FORGED_CACHE,
-               "not_lent": NOT_LENT, "unknown_token": UNKNOWN_TOKEN}
+               "not_lent": NOT_LENT, "unknown_token": UNKNOWN_TOKEN,
+               "flood_of_caches": FLOOD_OF_CACHES}
     paths = [submission(folder, name, code) for name, code in attacks.items()]
     options = GradeOptions(assignment=ASSIGNMENT, source_dir=SOURCE_DIR,
                            out_dir=folder / "results", limits=LIMITS, functions=SELECTED)
@@ -205,3 +217,12 @@ def test_the_cli_check_reports_a_stolen_reference_as_the_layers_failure(tmp_path
     assert scores(result)["max_pool_forward_naive"] == 0
     assert scores(result)["ThreeLayerConvNet"] == full(result)["ThreeLayerConvNet"]
     assert "[FAIL] max_pool_forward_naive" in done.stdout
+
+
+def test_a_flood_of_kept_caches_is_refused_and_costs_the_model(graded):
+    result = graded["flood_of_caches"]
+    got, want = scores(result), full(result)
+    assert got["ThreeLayerConvNet"] < want["ThreeLayerConvNet"]
+    assert "more than 10,000 values kept" in messages(result, "ThreeLayerConvNet")
+    assert all(got[f] == want[f] for f in LAYERS)
+    assert not [e for e in result["errors"] if "internal error" in e["message"]]

@@ -36,6 +36,10 @@ REFERENCE_TAG = "ref"           # a value kept in the parent, as the child sees 
 MAX_KEPT = 10_000               # values one call may keep in the parent
 
 
+class KeptTooMany(Exception):
+    """The call made the lent functions keep more than MAX_KEPT values (a flood)."""
+
+
 class Lending:
     """The reference functions lent to one call of the student's code, and the values they
     keep on this side; `answer` serves one request from the child."""
@@ -53,7 +57,8 @@ class Lending:
     # --- values crossing to the child
     def _keep(self, value) -> dict:
         if len(self.kept) >= MAX_KEPT:
-            raise RuntimeError(f"more than {MAX_KEPT} reference values in one call")
+            raise KeptTooMany(f"more than {MAX_KEPT:,} values kept by the grader's layers in one "
+                              "call")
         key = len(self.kept) + 1
         self.kept[key] = value
         return {"t": REFERENCE_TAG, "id": key}
@@ -131,7 +136,10 @@ class Lending:
             return {"ok": False, "error": {"type": type(exc).__name__,
                                            "message": str(exc)[:300]}}, []
         out: list = []
-        node = self._encode(value, out, self.opaque[name])
+        try:
+            node = self._encode(value, out, self.opaque[name])
+        except KeptTooMany as exc:
+            return {"ok": False, "error": {"type": "RuntimeError", "message": str(exc)}}, []
         dicts_after = [[i, self._plain(a, out)] for i, a in enumerate(args) if type(a) is dict]
         dicts_after += [[k, self._plain(v, out)] for k, v in kwargs.items() if type(v) is dict]
         return {"ok": True, "value": node, "dicts_after": dicts_after}, out

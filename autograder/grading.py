@@ -140,8 +140,7 @@ class Grading:
         self.functions = list(suite.functions)
         self.only = set(only)           # grade only these functions' tests (empty: all)
         self.verdicts = Verdicts()
-        self.student = Student(sandbox, suite.functions, self.verdicts,
-                               getattr(suite, "references", {}))
+        self.student = Student(sandbox, suite.functions, self.verdicts, suite.references)
         self.records: dict[str, dict] = {}
         self.order: list[str] = []
         self.collection_errors: list[str] = []

@@ -30,7 +30,7 @@ import numpy as np
 
 from autograder import protocol
 
-__all__ = ["Lending", "REFERENCE_TAG"]
+__all__ = ["Lending", "REFERENCE_TAG", "bounded"]
 
 REFERENCE_TAG = "ref"           # a value kept in the parent, as the child sees it
 MAX_KEPT = 10_000               # values one call may keep in the parent
@@ -48,7 +48,6 @@ class Lending:
         self.references = dict(references)
         self.opaque = {name: list(opaque.get(name, ())) for name in references}
         self.kept: dict[int, object] = {}
-        self.calls = 0
 
     @property
     def names(self) -> list[str]:
@@ -129,7 +128,6 @@ class Lending:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
                 raise protocol.ProtocolError("malformed keyword argument")
             kwargs[pair[0]] = self._decode(pair[1], buffers)
-        self.calls += 1
         try:
             value = self.references[name](*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the student's arguments were wrong
@@ -145,8 +143,18 @@ class Lending:
         return {"ok": True, "value": node, "dicts_after": dicts_after}, out
 
 
-def within_cost(name: str, operations: float, limit: float) -> None:
-    """Refuse a reference call that would cost more than the suite's tests ever need."""
-    if not np.isfinite(operations) or operations > limit:
-        raise ValueError(f"the grader's {name} refuses inputs this large ({operations:.3g} "
-                         f"operations; at most {limit:.3g} in these tests)")
+def bounded(name: str, function: Callable, operations: Callable, limit: float) -> Callable:
+    """`function` lent as `name`, refusing calls whose `operations(*args, **kwargs)` (an
+    estimate of the work, from the shapes) exceeds `limit`, the most the suite's tests need.
+    Malformed arguments count as no work: the library's own validation then says what is
+    wrong."""
+    def lent(*args, **kwargs):
+        try:
+            cost = float(operations(*args, **kwargs))
+        except (AttributeError, TypeError, ValueError, IndexError, KeyError, ZeroDivisionError):
+            cost = 0.0
+        if not np.isfinite(cost) or cost > limit:
+            raise ValueError(f"the grader's {name} refuses inputs this large ({cost:.3g} "
+                             f"operations; at most {limit:.3g} in these tests)")
+        return function(*args, **kwargs)
+    return lent

@@ -11,7 +11,7 @@ year's convention (keep probability, L2 without 0.5, (1, D) gamma, float128).
 
 import numpy as np
 
-from autograder.sandbox.references import within_cost
+from autograder.sandbox.references import bounded
 from course_lib import (
     affine_backward,
     affine_forward,
@@ -130,18 +130,6 @@ def _size(value) -> float:
         return 0.0
 
 
-def _bounded(name: str, function, operations):
-    """`function` lent as `name`, refusing calls that would cost more than MAX_OPERATIONS."""
-    def lent(*args, **kwargs):
-        try:
-            cost = operations(*args, **kwargs)
-        except (TypeError, ValueError, IndexError, KeyError):
-            cost = 0.0        # malformed arguments: the library's validation says what is wrong
-        within_cost(name, cost, MAX_OPERATIONS)
-        return function(*args, **kwargs)
-    return lent
-
-
 def _elements(*args, **kwargs) -> float:
     """Cost of an elementwise layer: every array argument's size, and a cache's arrays."""
     total = 0.0
@@ -161,10 +149,10 @@ def _affine_backward_operations(dout, cache) -> float:
 
 
 REFERENCES = {
-    "affine_forward": _bounded("affine_forward", affine_forward, _affine_operations),
-    "affine_backward": _bounded("affine_backward", affine_backward,
-                                _affine_backward_operations),
-    **{name: _bounded(name, function, _elements) for name, function in {
+    "affine_forward": bounded("affine_forward", affine_forward, _affine_operations, MAX_OPERATIONS),
+    "affine_backward": bounded("affine_backward", affine_backward,
+                               _affine_backward_operations, MAX_OPERATIONS),
+    **{name: bounded(name, function, _elements, MAX_OPERATIONS) for name, function in {
         "relu_forward": relu_forward, "relu_backward": relu_backward,
         "softmax_loss": softmax_loss, "batchnorm_forward": batchnorm_forward,
         "batchnorm_backward": batchnorm_backward,

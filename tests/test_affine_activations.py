@@ -107,6 +107,30 @@ def test_affine_output_and_gradients_follow_x_dtype(rng, dtype):
     np.testing.assert_allclose(out, affine_forward_naive(x, w, b), rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_affine_split_over_threads_gives_the_single_thread_result(rng, monkeypatch, dtype):
+    # With several BLAS threads configured, the forward splits the batch's rows and the
+    # backward the features over threads (course_lib/kernels/threads.py); force it on a small
+    # problem with uneven slices and compare with the plain products.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import course_lib.kernels.threads as threads
+    monkeypatch.setattr(threads, "MIN_MACS_PER_THREAD", 1)
+    x = rng.standard_normal((7, 3, 5, 3)).astype(dtype)        # D = 45 features
+    w = rng.standard_normal((45, 11)).astype(dtype)
+    b = rng.standard_normal(11).astype(dtype)
+    dout = rng.standard_normal((7, 11)).astype(dtype)
+    with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):
+        out, cache = affine_forward(x, w, b)
+        dx, dw, db = affine_backward(dout, cache)
+    x_rows = x.reshape(7, 45)
+    tol = 1e-5 if dtype == np.float32 else 1e-12  # float32: BLAS blocking may differ by ulps
+    np.testing.assert_allclose(out, x_rows @ w + b, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, (dout @ w.T).reshape(x.shape), rtol=tol, atol=tol)
+    np.testing.assert_allclose(dw, x_rows.T @ dout, rtol=tol, atol=tol)
+    np.testing.assert_allclose(db, dout.sum(axis=0), rtol=tol, atol=tol)
+    assert out.dtype == dx.dtype == dw.dtype == db.dtype == dtype
+
+
 def test_affine_does_not_modify_its_inputs(rng):
     x, w, b = rng.standard_normal((4, 2, 3)), rng.standard_normal((6, 5)), rng.standard_normal(5)
     dout = rng.standard_normal((4, 5))
@@ -169,6 +193,28 @@ def test_relu_gradient_at_zero_is_zero():
     x = np.array([[-1.0, 0.0, 2.0]])
     dx = act.relu_backward(np.ones_like(x), act.relu_forward(x)[1])
     np.testing.assert_array_equal(dx, [[0.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_backward_is_a_select_not_a_product(dtype):
+    # dx = dout where x > 0, else exactly 0, even where dout is inf or NaN (a product with the
+    # mask would give NaN there) and where x is NaN (not > 0).
+    x = np.array([[-1.0, 0.0, 2.0, np.nan, 3.0, -2.0]], dtype=dtype)
+    dout = np.array([[np.inf, np.nan, -np.inf, 1.0, np.nan, -np.inf]], dtype=dtype)
+    dx = act.relu_backward(dout, act.relu_forward(x)[1])
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(dx, [[0.0, 0.0, -np.inf, 0.0, np.nan, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_backward_takes_strided_views_and_matches_np_where(rng, dtype):
+    # The kernel works on contiguous copies: views with strides and negative steps must give
+    # np.where's answer bit for bit (a large batch, so the vector loop and its tail both run).
+    x = rng.standard_normal((7, 33, 9, 11)).astype(dtype).transpose(0, 2, 3, 1)[:, ::-1]
+    dout = rng.standard_normal((33, 7, 9, 11)).astype(dtype).transpose(1, 2, 3, 0)[:, ::-1]
+    dx = act.relu_backward(dout, act.relu_forward(x)[1])
+    assert dx.shape == x.shape and dx.dtype == dtype
+    np.testing.assert_array_equal(dx, np.where(x > 0, dout, 0))
 
 
 # --------------------------------------------------------------------------- all activations

@@ -196,8 +196,8 @@ def test_conv_forward_floors_the_shapes_it_used_to_refuse():
 
 def test_conv_split_over_threads_gives_the_naive_result(rng, monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    import course_lib.layers.conv as conv_layer
-    monkeypatch.setattr(conv_layer, "_MIN_MACS_PER_THREAD", 1)  # split even tiny batches
+    import course_lib.kernels.threads as threads
+    monkeypatch.setattr(threads, "MIN_MACS_PER_THREAD", 1)  # split even tiny batches
     conv_param = {"stride": 2, "pad": 1}
     x, w, b = _random_problem(rng, 5, 3, 7, 7, 4, 3, 3)  # 5 images: an uneven split
     dout = rng.standard_normal((5, 4, 4, 4))
@@ -208,6 +208,58 @@ def test_conv_split_over_threads_gives_the_naive_result(rng, monkeypatch):
                                atol=1e-12)
     for got, want in zip((dx, dw, db), conv_backward_naive(dout, x, w, conv_param), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("conv_param", [{"stride": 1, "pad": 3}, {"stride": 2, "pad": 1}])
+def test_conv_backward_without_dx_gives_the_same_dw_and_db(rng, dtype, conv_param):
+    # need_dx=False (a model's first layer) skips the input's gradient and nothing else.
+    x, w, b = _random_problem(rng, 3, 3, 9, 9, 4, 7, 7, dtype)
+    out, cache = conv_forward(x, w, b, conv_param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, db = conv_backward(dout, cache)
+    no_dx, dw_only, db_only = conv_backward(dout, cache, need_dx=False)
+    assert no_dx is None
+    np.testing.assert_array_equal(dw_only, dw)
+    np.testing.assert_array_equal(db_only, db)
+    assert dw_only.dtype == db_only.dtype == dtype
+
+
+def test_conv_sandwich_layers_pass_need_dx_on(rng):
+    from course_lib.layers.composite import (
+        conv_bn_relu_backward,
+        conv_bn_relu_forward,
+        conv_relu_backward,
+        conv_relu_forward,
+        conv_relu_pool_backward,
+        conv_relu_pool_forward,
+    )
+    conv_param = {"stride": 1, "pad": 1}
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    x, w, b = _random_problem(rng, 2, 3, 6, 6, 4, 3, 3)
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+    runs = {
+        "conv_relu": (conv_relu_forward(x, w, b, conv_param), conv_relu_backward),
+        "conv_relu_pool": (conv_relu_pool_forward(x, w, b, conv_param, pool_param),
+                           conv_relu_pool_backward),
+        "conv_bn_relu": (conv_bn_relu_forward(x, w, b, gamma, beta, conv_param,
+                                              {"mode": "train"}), conv_bn_relu_backward),
+    }
+    for name, ((out, cache), backward) in runs.items():
+        dout = rng.standard_normal(out.shape)
+        full = backward(dout, cache)
+        without = backward(dout, cache, need_dx=False)
+        assert full[0] is not None and full[0].shape == x.shape, name
+        assert without[0] is None, name
+        for got, want in zip(without[1:], full[1:], strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+def test_conv_backward_rejects_a_need_dx_that_is_not_a_bool(rng):
+    x, w, b = _random_problem(rng, 1, 1, 4, 4, 1, 3, 3)
+    out, cache = conv_forward(x, w, b, {"stride": 1, "pad": 1})
+    with pytest.raises(TypeError, match=r"need_dx must be True or False; got str 'no'"):
+        conv_backward(out, cache, need_dx="no")
 
 
 @pytest.mark.parametrize("block", [1, 16, 32])

@@ -47,5 +47,9 @@ if CACHE_DIR is not None:
     # numba may have been imported before us; its config is read when a function is decorated.
     numba.config.CACHE_DIR = CACHE_DIR
 
+from course_lib.kernels.memory import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()
+
 # Shared decorator settings for every kernel: compiled once, cached on disk.
 JIT_OPTIONS = dict(cache=True, nogil=True)

@@ -16,20 +16,13 @@ materialised. For the common "same" convolution (stride 1, W' = W) a whole row o
 long copy.
 
 Threading: these kernels are serial on purpose (no `parallel=True`, no prange). The layer
-(course_lib/layers/conv.py) parallelises over the batch instead: it hands each thread a slice of
-whole images, and each thread runs im2col, its matrix products with single-threaded BLAS, and
-col2im. The kernels are compiled with nogil=True and BLAS releases the GIL, so Python threads
-run them in parallel. The number of threads is BLAS's configured thread count
-(OPENBLAS_NUM_THREADS; the Makefile pins 1, so by default everything runs on one core).
-Why not the alternatives, measured on the 2-core box:
-- multithreaded BLAS on the per-image products: the products are small (10-40 MFLOP), the BLAS
-  threads synchronise on each one, and when another process held a core it ran up to 25x
-  slower than one thread; whole-image slices simply share the remaining core;
-- prange over the batch: it would have to call BLAS inside prange (oversubscription, and Numba's
-  BLAS is SciPy's separate OpenBLAS), parallel kernels compile about twice as slowly and load
-  from cache more slowly, and Numba's OpenMP layer is not fork-safe while the autograder starts
-  worker processes.
-See benchmarks/README.md for 1- and 2-thread numbers.
+(course_lib/layers/conv.py) parallelises over the batch instead (course_lib/kernels/threads.py):
+each thread takes a slice of whole images and runs im2col, its matrix products with
+single-threaded BLAS, and col2im; the kernels are compiled with nogil=True. Why not prange over
+the batch: it would have to call BLAS inside prange (oversubscription, and Numba's BLAS is
+SciPy's separate OpenBLAS), parallel kernels compile about twice as slowly and load from cache
+more slowly, and Numba's OpenMP layer is not fork-safe while the autograder starts worker
+processes. See benchmarks/README.md for 1- and 2-thread numbers.
 
 Inner loops index with unsigned integers (np.uint64): Numba then skips its negative-index
 wraparound check, which otherwise stops LLVM from vectorising the copies (measured 5x slower).

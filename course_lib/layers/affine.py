@@ -2,13 +2,16 @@
 
 Each sample of x, whatever its shape (d1, ..., dk), is flattened in C order into a row of
 length D = d1 * ... * dk, so the layer follows a conv or pool layer without a reshape.
-Plain NumPy: the work is one matrix product, which BLAS already does at full speed.
+The work is matrix products done by BLAS; with more than one BLAS thread configured, the batch
+is split over threads with single-threaded BLAS in each, as in the conv layer (see
+course_lib/kernels/threads.py for why).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from course_lib.kernels.threads import over_batch
 from course_lib.validation import check_cache, check_dout, check_float_array
 
 __all__ = ["affine_forward", "affine_backward"]
@@ -39,7 +42,14 @@ def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndar
                          f"got {b.shape}")
     w = w.astype(x.dtype, copy=False)
     b = b.astype(x.dtype, copy=False)
-    out = x.reshape(N, D) @ w + b
+    x_rows = x.reshape(N, D)
+    out = np.empty((N, M), dtype=x.dtype)
+
+    def rows(lo: int, hi: int) -> None:
+        np.matmul(x_rows[lo:hi], w, out=out[lo:hi])
+        out[lo:hi] += b
+
+    over_batch(rows, N, N * D * M)
     return out, ("affine", x, w, b)
 
 
@@ -58,7 +68,14 @@ def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     D, M = w.shape
     check_dout(dout, (N, M), "affine_forward")
     dout = dout.astype(x.dtype, copy=False)
-    dx = (dout @ w.T).reshape(x.shape)
-    dw = x.reshape(N, D).T @ dout
+    x_rows = x.reshape(N, D)
+    dx = np.empty((N, D), dtype=x.dtype)
+    dw = np.empty((D, M), dtype=x.dtype)
+
+    def features(lo: int, hi: int) -> None:  # columns lo:hi of dx, rows lo:hi of dw
+        np.matmul(dout, w[lo:hi].T, out=dx[:, lo:hi])
+        np.matmul(x_rows[:, lo:hi].T, dout, out=dw[lo:hi])
+
+    over_batch(features, D, 2 * N * D * M)
     db = dout.sum(axis=0)
-    return dx, dw, db
+    return dx.reshape(x.shape), dw, db

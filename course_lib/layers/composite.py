@@ -98,11 +98,12 @@ def conv_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     return out, (conv_cache, relu_cache)
 
 
-def conv_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
-    """dout: (N, F, H', W') -> (dx, dw, db)."""
+def conv_relu_backward(dout: np.ndarray, cache: tuple, *,
+                       need_dx: bool = True) -> tuple[np.ndarray | None, ...]:
+    """dout: (N, F, H', W') -> (dx, dw, db); dx is None when need_dx=False (see conv_backward)."""
     conv_cache, relu_cache = check_cache(cache, "cache", 2, "conv_relu_forward")
     da = relu_backward(dout, relu_cache)
-    return conv_backward(da, conv_cache)
+    return conv_backward(da, conv_cache, need_dx=need_dx)
 
 
 def conv_relu_pool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: dict,
@@ -114,12 +115,14 @@ def conv_relu_pool_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_par
     return out, (conv_cache, relu_cache, pool_cache)
 
 
-def conv_relu_pool_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
-    """dout: (N, F, H'', W'') -> (dx, dw, db)."""
+def conv_relu_pool_backward(dout: np.ndarray, cache: tuple, *,
+                            need_dx: bool = True) -> tuple[np.ndarray | None, ...]:
+    """dout: (N, F, H'', W'') -> (dx, dw, db); dx is None when need_dx=False (see
+    conv_backward)."""
     conv_cache, relu_cache, pool_cache = check_cache(cache, "cache", 3, "conv_relu_pool_forward")
     ds = max_pool_backward(dout, pool_cache)
     da = relu_backward(ds, relu_cache)
-    return conv_backward(da, conv_cache)
+    return conv_backward(da, conv_cache, need_dx=need_dx)
 
 
 def conv_bn_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, gamma: np.ndarray,
@@ -132,10 +135,12 @@ def conv_bn_relu_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, gamma: np.
     return out, (conv_cache, bn_cache, relu_cache)
 
 
-def conv_bn_relu_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, ...]:
-    """dout: (N, F, H', W') -> (dx, dw, db, dgamma, dbeta)."""
+def conv_bn_relu_backward(dout: np.ndarray, cache: tuple, *,
+                          need_dx: bool = True) -> tuple[np.ndarray | None, ...]:
+    """dout: (N, F, H', W') -> (dx, dw, db, dgamma, dbeta); dx is None when need_dx=False (see
+    conv_backward)."""
     conv_cache, bn_cache, relu_cache = check_cache(cache, "cache", 3, "conv_bn_relu_forward")
     dan = relu_backward(dout, relu_cache)
     da, dgamma, dbeta = spatial_batchnorm_backward(dan, bn_cache)
-    dx, dw, db = conv_backward(da, conv_cache)
+    dx, dw, db = conv_backward(da, conv_cache, need_dx=need_dx)
     return dx, dw, db, dgamma, dbeta

@@ -6,14 +6,13 @@ weights (F, C, HH, WW), cross-correlation (no kernel flip), zero padding.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import threadpoolctl
 
 from course_lib.kernels import conv as kernels
+from course_lib.kernels.threads import over_batch
 from course_lib.validation import (
     check_cache,
     check_dout,
@@ -37,10 +36,6 @@ _CHUNK_BYTES = 1 << 20
 # columns' gradient are computed in blocks of columns small enough to qualify, in multiples of
 # 32 columns (other widths were slower). Measured; see benchmarks/README.md.
 _SMALL_PRODUCT_MACS = 1_000_000
-
-# Splitting a batch over threads pays only with at least this many multiply-adds per thread
-# (about 0.1 ms of work; starting and joining a thread costs ~0.05 ms).
-_MIN_MACS_PER_THREAD = 5_000_000
 
 _CACHE_TAG = "conv_forward"
 
@@ -107,51 +102,6 @@ def _matmul_in_column_blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray, bloc
         np.matmul(a, b[..., full:], out=out[..., full:])
 
 
-_blas = None  # threadpoolctl's handle on the BLAS libraries, made on first use
-
-
-def _blas_libraries() -> threadpoolctl.ThreadpoolController:
-    global _blas
-    if _blas is None:
-        _blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
-    return _blas
-
-
-def _over_batch(work: Callable[[int, int], Any], n_images: int, macs: int) -> list:
-    """Run work(lo, hi) over slices of the batch range(n_images), in parallel; results in order.
-
-    As many threads as BLAS is configured to use (OPENBLAS_NUM_THREADS; the Makefile pins 1),
-    fewer for small problems. Each thread takes whole images and runs single-threaded BLAS; the
-    Numba kernels (nogil) and BLAS release the GIL. Why not multithreaded BLAS per image: see
-    course_lib/kernels/conv.py.
-    """
-    blas = _blas_libraries()
-    wanted = max((lib["num_threads"] for lib in blas.info()), default=1)
-    if wanted == 1:  # BLAS is single-threaded already (the Makefile's setting)
-        return [work(0, n_images)]
-    threads = max(1, min(wanted, n_images, macs // _MIN_MACS_PER_THREAD))
-    bounds = [n_images * i // threads for i in range(threads + 1)]
-    results: list = [None] * threads
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            results[i] = work(bounds[i], bounds[i + 1])
-        except BaseException as error:  # re-raised in the calling thread below
-            errors.append(error)
-
-    with blas.limit(limits=1):
-        helpers = [threading.Thread(target=run, args=(i,)) for i in range(1, threads)]
-        for helper in helpers:
-            helper.start()
-        run(0)
-        for helper in helpers:
-            helper.join()
-    if errors:
-        raise errors[0]
-    return results
-
-
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
                  conv_param: Mapping[str, int]) -> tuple[np.ndarray, tuple]:
     """Convolution (cross-correlation) with zero padding.
@@ -187,15 +137,18 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
             kernels.im2col(x, n0, HH, WW, stride, pad, Ho, Wo, cols[:nb])
             _matmul_in_column_blocks(w_rows, cols[:nb], out_rows[n0:n0 + nb], block)
 
-    _over_batch(forward_images, N, N * F * K * P)
+    over_batch(forward_images, N, N * F * K * P)
     return out, (_CACHE_TAG, x, w, stride, pad)
 
 
-def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv_backward(dout: np.ndarray, cache: tuple, *,
+                  need_dx: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of conv_forward.
 
     dout: (N, F, H', W'); cache from conv_forward. Returns dx (N, C, H, W), dw (F, C, HH, WW),
-    db (F,):
+    db (F,); dx is None when need_dx=False (a model's first layer: nothing upstream needs the
+    images' gradient, and skipping it saves the product and the scatter that make it, about a
+    third of the backward's work):
         db[f] = sum_{n, i, j} dout[n, f, i, j]
         dw    = sum_n dout[n].reshape(F, P) @ im2col(x[n]).T       (reshaped to w's shape)
         dx[n] = col2im(w.reshape(F, K).T @ dout[n].reshape(F, P))   (scatter-add of the columns)
@@ -212,9 +165,12 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
     Ho, Wo = conv_output_size(H, HH, stride, pad), conv_output_size(W, WW, stride, pad)
     K, P = C * HH * WW, Ho * Wo
     check_dout(dout, (N, F, Ho, Wo), "conv_forward")
+    if not isinstance(need_dx, bool):
+        raise TypeError(f"need_dx must be True or False; got {type(need_dx).__name__} "
+                        f"{need_dx!r}")
     dout_rows = _kernel_array(dout, x.dtype).reshape(N, F, P)
 
-    dx = np.zeros_like(x)
+    dx = np.zeros_like(x) if need_dx else None
     w_rows_t = w.reshape(F, K).T
     block = _column_block(K, F, P)
 
@@ -230,11 +186,11 @@ def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarra
             chunk = dout_rows[n0:n0 + nb]
             kernels.im2col(x, n0, HH, WW, stride, pad, Ho, Wo, cols[:nb])
             dwb_t += np.matmul(cols[:nb], chunk.transpose(0, 2, 1)).sum(axis=0)
-            # The columns' gradient, into the same buffer.
-            _matmul_in_column_blocks(w_rows_t, chunk, cols[:nb, :K], block)
-            kernels.col2im_add(cols[:nb], n0, HH, WW, stride, pad, Ho, Wo, dx)
+            if need_dx:  # the columns' gradient, into the same buffer
+                _matmul_in_column_blocks(w_rows_t, chunk, cols[:nb, :K], block)
+                kernels.col2im_add(cols[:nb], n0, HH, WW, stride, pad, Ho, Wo, dx)
         return dwb_t
 
-    dwb_t = sum(_over_batch(backward_images, N, 2 * N * F * K * P))
+    dwb_t = sum(over_batch(backward_images, N, (1 + need_dx) * N * F * K * P))
     dw = np.ascontiguousarray(dwb_t[:K].T).reshape(w.shape)
     return dx, dw, dwb_t[K].copy()

@@ -123,7 +123,8 @@ class ThreeLayerConvNet:
         grads = {}
         dhidden, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
         dpooled, grads["W2"], grads["b2"] = affine_relu_backward(dhidden, cache2)
-        _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dpooled, cache1)
+        # need_dx=False: nothing needs the images' gradient (PyTorch skips it the same way).
+        _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dpooled, cache1, need_dx=False)
         reg_loss = _reg_loss_and_grads(p, grads, self.reg, ["W1", "W2", "W3"])
         return float(data_loss) + reg_loss, grads
 
@@ -280,11 +281,13 @@ class ConvNet:
             cache, pool_cache = caches[i]
             if pool_cache is not None:
                 dout = max_pool_backward(dout, pool_cache)
+            need_dx = i > 1  # the first layer's dx would be the images' gradient: unused
             if self.conv_layers[i - 1]["batchnorm"]:
                 (dout, grads[f"W{i}"], grads[f"b{i}"], grads[f"gamma{i}"],
-                 grads[f"beta{i}"]) = conv_bn_relu_backward(dout, cache)
+                 grads[f"beta{i}"]) = conv_bn_relu_backward(dout, cache, need_dx=need_dx)
             else:
-                dout, grads[f"W{i}"], grads[f"b{i}"] = conv_relu_backward(dout, cache)
+                dout, grads[f"W{i}"], grads[f"b{i}"] = conv_relu_backward(dout, cache,
+                                                                          need_dx=need_dx)
         weight_names = [f"W{i}" for i in range(1, L + 1)]
         reg_loss = _reg_loss_and_grads(p, grads, self.reg, weight_names)
         return float(data_loss) + reg_loss, grads

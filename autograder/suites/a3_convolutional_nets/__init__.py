@@ -51,13 +51,11 @@ FORBIDDEN = {
 }
 # Helpers of the library a student may use: the a2 layers and loss the model is built from,
 # the Solver and its optimizers, gradient checking, data and plots; and the kernels those
-# layers run on (threads over the batch, ReLU's backward, malloc settings; not the conv and
-# pooling kernels).
+# layers run on (threads over the batch, ReLU's backward; not the conv and pooling kernels).
 ALLOWED = ["course_lib.gradient_check", "course_lib.data", "course_lib.plotting",
            "course_lib.validation", "course_lib.layers.affine", "course_lib.layers.activations",
            "course_lib.losses", "course_lib.solver", "course_lib.optim", "course_lib.schedules",
-           "course_lib.kernels.threads", "course_lib.kernels.elementwise",
-           "course_lib.kernels.memory"]
+           "course_lib.kernels.threads", "course_lib.kernels.elementwise"]
 
 
 def warm() -> None:

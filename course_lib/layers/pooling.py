@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from course_lib.kernels import pooling as kernels
+from course_lib.kernels.threads import over_elements
 from course_lib.validation import (
     check_cache,
     check_dout,
@@ -66,7 +67,11 @@ def max_pool_forward(x: np.ndarray,
     N, C = x.shape[:2]
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     argmax = np.empty((N, C, Ho, Wo), dtype=np.int32)
-    kernels.max_pool_forward(x, ph, pw, stride, out, argmax)
+
+    def images(lo: int, hi: int) -> None:
+        kernels.max_pool_forward(x[lo:hi], ph, pw, stride, out[lo:hi], argmax[lo:hi])
+
+    over_elements(images, N, x.size)
     return out, ("max_pool_forward", x.shape, x.dtype, argmax)
 
 
@@ -79,7 +84,12 @@ def max_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     _, x_shape, dtype, argmax = _check_pool_cache(cache, 4, "max_pool_forward")
     check_dout(dout, argmax.shape, "max_pool_forward")
     dx = np.zeros(x_shape, dtype=dtype)
-    kernels.max_pool_backward(np.ascontiguousarray(dout, dtype=dtype), argmax, dx)
+    dout = np.ascontiguousarray(dout, dtype=dtype)
+
+    def images(lo: int, hi: int) -> None:
+        kernels.max_pool_backward(dout[lo:hi], argmax[lo:hi], dx[lo:hi])
+
+    over_elements(images, x_shape[0], dx.size)
     return dx
 
 

@@ -122,13 +122,23 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--format", choices=PLATFORMS, default=None, dest="platform",
                        help="also write each result in a platform's results.json format, as "
                        "<out>/<format>/<name>/results.json; --json then writes that format")
+    grade.add_argument("--function", action="append", default=[], metavar="NAME",
+                       dest="functions", help="grade only this graded function (repeatable); "
+                       "each result then holds only these functions and says so (run.only)")
+    grade.add_argument("--allow-degraded-sandbox", action="store_true",
+                       help="grade for marks even on a system whose sandbox lacks resource "
+                       "limits, process groups or the seccomp filter (macOS, Windows); by "
+                       "default grading refuses to run there. Only for code you trust: every "
+                       "result is then marked degraded")
     _add_source(grade)
     _add_limits(grade)
 
     check = commands.add_parser(
         "check", help="grade one notebook or .py and print a readable report",
         description="Grade one submission and print, for each function, the points and which "
-        "checks failed and why (the hidden inputs are never shown).")
+        "checks failed and why (the hidden inputs are never shown). A self-check: it runs with "
+        "the isolation this system allows (on macOS and Windows less than on Linux; the report "
+        "says which protections were active) and gives no marks.")
     check.add_argument("submission", type=Path, metavar="NOTEBOOK_OR_PY")
     check.add_argument("--assignment", default=None, metavar="NAME",
                        help="assignment to check against (default: guessed from the file or "
@@ -267,10 +277,16 @@ def _cmd_grade(args, parser) -> int:
         parser.error("no .ipynb or .py submissions found")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    _check_functions(args.functions, args.assignment, parser)
+    refusal = _degraded_refusal(args.allow_degraded_sandbox)
+    if refusal:
+        print(f"autograder grade: {refusal}", file=sys.stderr)
+        return 2
     out = args.out or Path("autograder-results") / args.assignment
     options = GradeOptions(assignment=args.assignment,
                            source_dir=args.source or default_source_dir(),
-                           out_dir=out, limits=_limits(args))
+                           out_dir=out, limits=_limits(args), functions=tuple(args.functions),
+                           allow_degraded_sandbox=args.allow_degraded_sandbox)
     if args.scheduler:
         summary = _grade_on_cluster(submissions, options, args, parser)
     else:
@@ -287,6 +303,21 @@ def _cmd_grade(args, parser) -> int:
           f"{len(summary.failed)} failed to grade; results in {out}"
           + (f", gradebook {summary.gradebook}" if summary.gradebook else ""), file=stream)
     return 0
+
+
+def _check_functions(functions: list[str], assignment: str, parser) -> None:
+    from autograder.suites import load_suite
+    suite = load_suite(assignment)
+    unknown = [f for f in functions if f not in suite.functions]
+    if unknown:
+        parser.error(f"--function {unknown[0]}: not a graded function of {assignment} "
+                     f"(known: {', '.join(suite.functions)})")
+
+
+def _degraded_refusal(allowed: bool) -> str:
+    """Why grading for marks will not run on this system (empty if it will)."""
+    from autograder.sandbox.system import current
+    return "" if allowed else current().refusal()
 
 
 def _grade_on_cluster(submissions, options, args, parser):
@@ -356,6 +387,9 @@ def _cmd_gradescope_run(args, parser) -> int:
         listing = ", ".join(p.name for p in found) or "nothing"
         payload = {"score": 0.0, "output": f"Expected one notebook (best named {notebook}"
                    f".ipynb) or one .py file in the submission; found {listing}.", "tests": []}
+    elif _degraded_refusal(False):
+        payload = {"score": 0.0, "output": f"Not graded: {_degraded_refusal(False)}",
+                   "tests": []}
     else:
         options = GradeOptions(assignment=args.assignment, source_dir=args.source,
                                limits=_limits(args))
@@ -373,15 +407,11 @@ def _cmd_check(args, parser) -> int:
     assignment = args.assignment or _guess_assignment(args.submission)
     if assignment is None or assignment not in _suites():
         parser.error(f"say which assignment with --assignment (known: {', '.join(_suites())})")
-    from autograder.suites import load_suite
-    suite = load_suite(assignment)
-    unknown = [f for f in args.functions if f not in suite.functions]
-    if unknown:
-        parser.error(f"--function {unknown[0]}: not a graded function of {assignment} "
-                     f"(known: {', '.join(suite.functions)})")
+    _check_functions(args.functions, assignment, parser)
     warm_up(assignment)
     options = GradeOptions(assignment=assignment, source_dir=args.source or default_source_dir(),
-                           limits=_limits(args), functions=tuple(args.functions))
+                           limits=_limits(args), functions=tuple(args.functions),
+                           self_check=True)
     result = grade_submission(args.submission, options)
     _write_json(args.json, result)
     stream = sys.stderr if str(args.json) == "-" else sys.stdout

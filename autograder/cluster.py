@@ -41,6 +41,7 @@ from autograder.runner import (
     BatchSummary,
     GradeOptions,
     Job,
+    degraded_here,
     find_source_notebook,
     grade_submission,
     internal_error_result,
@@ -208,7 +209,8 @@ def _cluster_job(path: Path, name: str, options: GradeOptions, suite) -> tuple[C
     source = find_source_notebook(options.source_dir, options.assignment, sub.notebook,
                                   suite.notebook)
     source_data = source.read_bytes() if source else None
-    key = submission_key(data, source_data or b"", suite.version, options.functions)
+    key = submission_key(data, source_data or b"", suite.version, options.functions,
+                         degraded_here())
     return ClusterJob(name=name, filename=path.name, data=data, student=sub.student,
                       source_name=source.name if source else None, source_data=source_data,
                       client_path=str(path)), key

@@ -248,7 +248,8 @@ class Grading:
         sandbox = self.sandbox
         sandbox.close()
         self.sandbox_info = {k: sandbox.isolation.get(k) for k in
-                             ("namespaces", "network", "filesystem", "user", "rlimits")}
+                             ("namespaces", "network", "filesystem", "user", "rlimits",
+                              "degraded", "active", "inactive")}
         self.run_info = {"restarts": sandbox.restarts, "stdout_bytes": sandbox.stdout_bytes,
                          "stderr_bytes": sandbox.stderr_bytes}
         graded = set(self.functions)

@@ -21,8 +21,10 @@ Instructors switch it off or limit it per assignment in the course's nbgrader_co
     c.NotebookCheck.functions = {"a3_convolutional_nets": ["conv_forward_naive"]}
     c.NotebookCheck.timeout = 600
 
-Off Linux (macOS, Windows) or in a container without namespaces the sandbox runs with the
-isolation the system allows; the report says which (its "sandbox" line).
+Off Linux (macOS, Windows), in a hosted notebook or in a container without namespaces the
+sandbox runs with the isolation the system allows (`autograder.sandbox.system`): the report
+lists the protections that were active and those that were not, and the result is marked
+`sandbox.degraded` when it lacked one that grading for marks requires.
 """
 
 from __future__ import annotations
@@ -137,11 +139,18 @@ class CheckReport:
             return f"<div class='autograder-check'><pre>{html.escape(self.text)}</pre></div>"
         score, maximum = self.result["score"], self.result["max_score"]
         colour = "#2e7d32" if maximum and score >= maximum else "#b26a00" if score else "#c62828"
-        isolation = (self.result.get("sandbox") or {}).get("namespaces") or "unknown"
+        sandbox = self.result.get("sandbox") or {}
+        isolation = sandbox.get("namespaces") or "unknown"
+        missing = "".join(f"<li>{html.escape(str(item))}</li>"
+                          for item in sandbox.get("inactive") or [])
+        protections = (f"<div style='color:#b26a00'><b>Not active on this system</b> "
+                       f"(the report below lists what was):<ul>{missing}</ul></div>"
+                       if missing else "")
         return (f"<div class='autograder-check'><b style='color:{colour}'>"
                 f"{html.escape(self.assignment or '')}: {score:g} / {maximum:g} points</b> "
                 f"<small>(checked in {self.seconds:.1f} s; sandbox: "
-                f"{html.escape(str(isolation))})</small>"
+                f"{html.escape(str(isolation))}; feedback only: marks are given only by "
+                f"the instructor's grading)</small>{protections}"
                 f"<pre style='white-space:pre-wrap'>{html.escape(self.text)}</pre></div>")
 
 

@@ -19,8 +19,11 @@ and is identical when the same submission is graded twice with the same suite:
       "errors": [{"function": "svm_loss" | null, "message": "..."}],
       "notes": ["cell affine_forward: IPython magics made inert", ...],
       "sandbox": {"namespaces": ..., "network": ..., "filesystem": ..., "user": ...,
-                  "rlimits": {...}},
+                  "rlimits": {...},
+                  "degraded": false,        # true: no rlimits, process groups or seccomp here
+                  "active": ["..."], "inactive": ["no namespaces: ...", ...]},
       "run": {"started": ISO time, "seconds": 1.23, "host": ..., "autograder": "0.1.0",
+              "purpose": "grading" | "self-check",
               "restarts": 0, "stdout_bytes": 0, "stderr_bytes": 0}   # excluded from comparisons
     }
 
@@ -49,7 +52,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["SCHEMA", "atomic_write", "write_result", "read_result", "graded_part",
-           "write_gradebook", "format_report", "result_names", "clip", "bounded",
+           "write_gradebook", "format_report", "sandbox_lines", "result_names", "clip", "bounded",
            "MESSAGE_CHARS", "MAX_ITEMS", "MAX_RESULT_BYTES"]
 
 SCHEMA = "autograder-result/1"
@@ -223,4 +226,21 @@ def format_report(result: dict) -> str:
     notes = result.get("notes", [])
     if notes:
         lines += ["", "Notes:"] + [f"  - {note}" for note in notes]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + sandbox_lines(result)) + "\n"
+
+
+def sandbox_lines(result: dict) -> list[str]:
+    """What protected this run and what did not (from the result's `sandbox` field), and,
+    for a self-check, that marks come only from the instructor's grading."""
+    sandbox = result.get("sandbox") or {}
+    lines = []
+    if sandbox.get("active") or sandbox.get("inactive"):
+        title = ("Sandbox on this system: DEGRADED (not the full sandbox of grading for marks)"
+                 if sandbox.get("degraded") else "Sandbox on this system:")
+        lines += ["", title]
+        lines += [f"  active:     {item}" for item in sandbox.get("active") or []]
+        lines += [f"  not active: {item}" for item in sandbox.get("inactive") or []]
+    if (result.get("run") or {}).get("purpose") == "self-check":
+        lines += ["", "This check is feedback only: marks are given only by the instructor's "
+                  "grading."]
+    return lines

@@ -61,6 +61,22 @@ class GradeOptions:
     # Grade only these graded functions (a self-check of one function, or a test that needs
     # a few); empty: all. A partial result says so (`run.only`) and has a key of its own.
     functions: tuple[str, ...] = ()
+    # A self-check (`autograder check`, `check()` in a notebook) runs in whatever sandbox
+    # the system allows; grading for marks refuses a degraded one (no resource limits,
+    # process groups or seccomp: macOS, Windows) unless the instructor opts in.
+    self_check: bool = False
+    allow_degraded_sandbox: bool = False
+
+    @property
+    def degraded_ok(self) -> bool:
+        return self.self_check or self.allow_degraded_sandbox
+
+
+def degraded_here() -> bool:
+    """Whether this system's sandbox is degraded (a degraded result has a key of its own,
+    so grading on a full sandbox later never skips it as up to date)."""
+    from autograder.sandbox.system import current
+    return current().degraded
 
 
 def default_source_dir() -> Path | None:
@@ -84,10 +100,11 @@ def find_source_notebook(source_dir: Path | None, assignment: str, notebook: str
 
 
 def submission_key(data: bytes, source_bytes: bytes, suite_version: str,
-                   functions: tuple[str, ...] = ()) -> str:
+                   functions: tuple[str, ...] = (), degraded: bool = False) -> str:
     digest = hashlib.sha256()
     for part in (hashlib.sha256(data).hexdigest(), hashlib.sha256(source_bytes).hexdigest(),
-                 suite_version, __version__, *(("only", *functions) if functions else ())):
+                 suite_version, __version__, *(("only", *functions) if functions else ()),
+                 *(("degraded sandbox",) if degraded else ())):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
 
@@ -125,6 +142,8 @@ def read_submission(path: Path, root: Path) -> bytes:
         raise Refused(f"{path} is not inside the folder {root}") from None
     if not parts or ".." in parts:
         raise Refused(f"{path} is not inside the folder {root}")
+    if not _NO_FOLLOW:
+        return _read_checked(path, root, parts)
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         here = root
@@ -158,6 +177,30 @@ def read_submission(path: Path, root: Path) -> bytes:
         os.close(fd)
 
 
+# Windows has neither O_NOFOLLOW nor open relative to a directory descriptor.
+_NO_FOLLOW = all(hasattr(os, flag) for flag in ("O_NOFOLLOW", "O_DIRECTORY", "O_CLOEXEC")) \
+    and os.open in os.supports_dir_fd
+
+
+def _read_checked(path: Path, root: Path, parts: tuple[str, ...]) -> bytes:
+    """`read_submission` where files cannot be opened without following links (Windows):
+    the same refusals, checked before reading (a self-check there, never grading for marks)."""
+    here = root
+    for part in parts:
+        here = here / part
+        if os.path.islink(here):
+            raise Refused(f"{here} is a symbolic link; submissions must be regular files")
+    if not os.path.isfile(path):
+        raise Refused(f"{path} is not a regular file; submissions must be regular files")
+    if os.path.getsize(path) > MAX_SUBMISSION_BYTES:
+        raise OSError(0, f"it is larger than {MAX_SUBMISSION_BYTES // 2 ** 20} MB")
+    with open(path, "rb") as f:
+        data = f.read(MAX_SUBMISSION_BYTES + 1)
+    if len(data) > MAX_SUBMISSION_BYTES:
+        raise OSError(0, f"it is larger than {MAX_SUBMISSION_BYTES // 2 ** 20} MB")
+    return data
+
+
 def load_submission(path: Path, assignment: str) -> tuple[bytes, str | None]:
     """(the file's bytes, None), or (a stand-in to hash, why it cannot be graded)."""
     try:
@@ -183,13 +226,13 @@ class Sandboxes:
     @staticmethod
     def _key(options: GradeOptions, policy, setup: list[dict]) -> str:
         return json.dumps([options.assignment, policy.as_config(), options.limits.as_dict(),
-                           [u["code"] for u in setup]], sort_keys=True)
+                           options.degraded_ok, [u["code"] for u in setup]], sort_keys=True)
 
     @staticmethod
     def _new(options: GradeOptions, policy):
         from autograder.sandbox import Sandbox
         return Sandbox(assignment=options.assignment, policy=policy.as_config(),
-                       limits=options.limits)
+                       limits=options.limits, degraded_ok=options.degraded_ok)
 
     def take(self, options: GradeOptions, policy, setup: list[dict]):
         """The spare started for exactly this configuration, or a new sandbox."""
@@ -263,12 +306,14 @@ def grade_notebook_data(data: bytes, *, kind: str, options: GradeOptions, name: 
         finally:
             grading.finish()
     return grading.result(
-        name=name, key=submission_key(data, source_bytes, suite.version, options.functions),
+        name=name, key=submission_key(data, source_bytes, suite.version, options.functions,
+                                      degraded_here()),
         submission={"path": str(path), "kind": kind, "student": student, "notebook": notebook,
                     "sha256": hashlib.sha256(data).hexdigest()},
         run={"started": started.isoformat(timespec="seconds"),
              "seconds": round(time.monotonic() - clock, 3), "host": platform.node(),
-             "autograder": __version__,
+             "autograder": __version__, "purpose": "self-check" if options.self_check else
+             "grading",
              **({"only": list(options.functions)} if options.functions else {})})
 
 
@@ -403,7 +448,8 @@ def _key_for(path: Path, options: GradeOptions, suite) -> str:
     source = find_source_notebook(options.source_dir, options.assignment, sub.notebook,
                                   suite.notebook)
     source_bytes = source.read_bytes() if source else b""
-    return submission_key(data, source_bytes, suite.version, options.functions)
+    return submission_key(data, source_bytes, suite.version, options.functions,
+                          degraded_here())
 
 
 def grade_batch(paths: list[Path], options: GradeOptions, *, jobs: int = 1,

@@ -96,6 +96,23 @@ def test_check_of_one_function_grades_only_its_tests_and_says_so(submissions, tm
         wrong.stderr
 
 
+def test_grade_of_some_functions_grades_only_their_tests_and_resumes_apart(submissions,
+                                                                           tmp_path):
+    out = tmp_path / "out"
+    done = run("grade", submissions / "buggy.py", *ASSIGNMENT, *FAST, "--out", out,
+               "--function", "relu_forward", "--function", "svm_loss")
+    result = json.loads((out / "buggy.json").read_text())
+    assert list(result["functions"]) == ["relu_forward", "svm_loss"]
+    assert (result["score"], result["max_score"]) == (2, 7) and "2 / 7" in done.stdout
+    assert result["run"]["only"] == ["relu_forward", "svm_loss"]
+    whole = run("grade", submissions / "buggy.py", *ASSIGNMENT, *FAST, "--out", out)
+    assert "1 graded, 0 up to date" in whole.stdout     # a partial result never stands for all
+    wrong = run("grade", submissions / "buggy.py", *ASSIGNMENT, "--function", "conv_forward",
+                check=False)
+    assert wrong.returncode == 2 and "--function conv_forward: not a graded function" in \
+        wrong.stderr
+
+
 def test_grade_writes_a_json_per_submission_and_a_gradebook_and_exits_0(submissions, tmp_path):
     out = tmp_path / "out"
     done = run("grade", *ASSIGNMENT, "--out", out, "--jobs", 2, "--json", "-", *FAST,

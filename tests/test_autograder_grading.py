@@ -155,8 +155,11 @@ def test_messages_never_show_hidden_inputs_or_expected_values(batch):
 
 def test_sandbox_reports_what_isolation_was_applied(batch):
     sandbox = batch["results"]["reference"]["sandbox"]
-    assert set(sandbox) == {"namespaces", "network", "filesystem", "user", "rlimits"}
+    assert set(sandbox) == {"namespaces", "network", "filesystem", "user", "rlimits",
+                            "degraded", "active", "inactive"}
     assert sandbox["rlimits"]["RLIMIT_AS"] == LIMITS.memory_mb * 1024 * 1024
+    assert sandbox["degraded"] is False and "no_new_privs and a seccomp filter" in \
+        sandbox["active"]
     if isolation_mode()[0] != "none":
         assert sandbox["network"].startswith("none")
     if os.geteuid() == 0 and isolation_mode()[0] == "root":

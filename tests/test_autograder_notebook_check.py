@@ -119,3 +119,21 @@ def test_without_the_resource_module_the_sandbox_reports_its_limits_as_not_set()
     assert set(limits) >= {"RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_NPROC"}
     assert all(value.startswith("not set (this system has no resource limits)")
                for value in limits.values())
+
+
+@pytest.mark.slow
+def test_in_a_simulated_system_without_sandbox_features_the_cell_says_what_was_missing(tmp_path):
+    """As on Windows or a hosted notebook (AUTOGRADER_SIMULATE_MISSING, see
+    tests/test_autograder_degraded.py): the check still runs and scores, and the HTML in the
+    cell lists the protections that were not active and says that it gives no marks."""
+    reference = (SUBMISSIONS / "reference.py").read_text()
+    shown = run_notebook(tmp_path, [
+        reference,
+        f"from autograder import check\ncheck('relu_forward', assignment='{A2}')",
+    ], AUTOGRADER_SIMULATE_MISSING="all")
+    cell = shown[1]
+    assert "3 / 3 points" in cell, cell
+    assert "Not active on this system" in cell and "no resource limits" in cell
+    assert "no seccomp filter" in cell and "no process groups" in cell
+    assert "marks are given only by the instructor&#x27;s grading" in cell
+    assert "DEGRADED" in cell

@@ -12,7 +12,10 @@ Three small parts, each with one job:
 
 The parent never runs student code and never unpickles anything (`autograder.protocol`).
 What the child could apply is recorded in `Sandbox.isolation`, so a result says how it was
-graded.
+graded; on a system without some of the protections (`system`: macOS, Windows, a hosted
+notebook) a self-check still runs, and `isolation["degraded"]` and its active and inactive
+lists say what it had. Grading for marks refuses a degraded sandbox unless the caller passes
+`degraded_ok` (the instructor's --allow-degraded-sandbox).
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import time
 from dataclasses import dataclass, field
 
 from autograder import protocol
-from autograder.sandbox.channel import Channel
+from autograder.sandbox.channel import Channel, ThreadedChannel
 from autograder.sandbox.process import ChildProcess, describe_exit, isolation_mode
 from autograder.sandbox.references import Lending
+from autograder.sandbox.system import DegradedSandboxRefused
 
 __all__ = ["Limits", "Sandbox", "SandboxFailure", "CallOutcome", "isolation_mode",
-           "describe_exit", "MAX_EVENTS"]
+           "describe_exit", "MAX_EVENTS", "DegradedSandboxRefused"]
 
 MAX_EVENTS = 200            # forbidden-use events kept per submission (the rest are counted)
 _TEXT = {"type": 80, "message": 400, "file": 200, "function": 120}
@@ -98,13 +102,13 @@ class Sandbox:
     """One child process holding one submission's code; restarted (and replayed) on demand."""
 
     def __init__(self, *, assignment: str, policy: dict | None = None,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, degraded_ok: bool = False):
         self.assignment = assignment
         self.policy = policy or {"forbidden": {}, "allowed": []}
         self.limits = limits or Limits()
         self.process = ChildProcess(assignment=assignment, policy=self.policy,
-                                    limits=self.limits)
-        self.channel: Channel | None = None
+                                    limits=self.limits, degraded_ok=degraded_ok)
+        self.channel: Channel | ThreadedChannel | None = None
         self.generation = 0
         self.restarts = 0
         self.units_ok: list[dict] = []
@@ -148,7 +152,7 @@ class Sandbox:
 
     def _spawn(self) -> None:
         self._kill()
-        self.channel = Channel(*self.process.spawn())
+        self.channel = self.process.spawn()
         self.generation += 1
 
     def _await_hello(self) -> None:
@@ -166,7 +170,9 @@ class Sandbox:
                                  f"{self.process.last_words()}") from None
         report = hello.get("isolation")
         if isinstance(report, dict):
-            self.isolation.update({str(k)[:40]: v for k, v in report.items()})
+            # What is degraded is the parent's finding, never the child's say.
+            self.isolation.update({str(k)[:40]: v for k, v in report.items()
+                                   if k not in ("degraded", "active", "inactive")})
 
     def prestart(self, units: list[dict]) -> None:
         """Start the child and queue `units` (the instructor's setup) without waiting.

@@ -8,7 +8,10 @@ Started by `autograder.sandbox.Sandbox` as a fresh interpreter (never a fork of 
 It first locks itself in while it is still our own code (`autograder.sandbox.lockdown`: an
 allow-list root, no capabilities, locked mounts, rlimits, no_new_privs, seccomp). Then it
 imports numpy, installs the import guard (`autograder.sandbox.guard`) and serves requests on
-two pipes (never stdout/stderr, which belong to the student's prints).
+two pipes (never stdout/stderr, which belong to the student's prints). Where the parent cannot
+pass pipes (Windows; `autograder.sandbox.system`), the channel is the child's own stdin and
+stdout, moved to private descriptors before anything else runs, and the student's prints go to
+stderr; a thread then reads the requests, so the child exits when the grader goes away.
 
 Requests and replies use `autograder.protocol` (JSON headers + raw array bytes, no pickle).
 Student code is executed into one namespace, unit by unit (a unit is one top-level statement
@@ -21,12 +24,12 @@ import ast
 import builtins
 import json
 import os
+import queue
 import re
 import sys
 import traceback
 
 from autograder.sandbox.guard import STUDENT_FILE_PREFIX, STUDENT_MODULE, Guard
-from autograder.sandbox.lockdown import lock_down
 
 # ============================================================================ serving requests
 
@@ -81,6 +84,7 @@ class Server:
                           "get_ipython": _get_ipython_stub}
         self.handles: dict[int, object] = {}
         self.next_handle = 1
+        self.inbox = None if cfg.get("transport", "fds") == "fds" else queue.Queue()
 
     # --- helpers
     def keep(self, value) -> int:
@@ -145,7 +149,7 @@ class Server:
                        "args": [self.encode_lent(a, buffers) for a in args],
                        "kwargs": [[k, self.encode_lent(v, buffers)] for k, v in kwargs.items()]},
                       buffers)
-            reply, out = self.protocol.read_message(self.req_fd)
+            reply, out = self.receive()
             if not reply.get("ok"):
                 error = reply.get("error", {})
                 raise ReferenceLayerError(f"the grader's {name} (lent to this check) raised "
@@ -252,11 +256,20 @@ class Server:
             self.handles.pop(handle, None)
         self.send({"ok": True})
 
+    def receive(self) -> tuple[dict, list]:
+        """The next request (read by the reader thread when the channel is stdin)."""
+        if self.inbox is None:
+            return self.protocol.read_message(self.req_fd)
+        return self.inbox.get()
+
     def watch_parent(self) -> None:
         """Exit as soon as the grader's end of the request pipe closes (the grader died),
         even while student code is still running in the main thread."""
-        import select
         import threading
+        if self.inbox is not None:
+            threading.Thread(target=self.read_requests, daemon=True, name="requests").start()
+            return
+        import select
 
         def watch() -> None:
             poller = select.poll()
@@ -268,6 +281,17 @@ class Server:
 
         threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
+    def read_requests(self) -> None:
+        """Portable parent watch: read every request into the inbox; exit at end of file."""
+        while True:
+            try:
+                message = self.protocol.read_message(self.req_fd)
+            except self.protocol.ChannelClosed:
+                os._exit(0)
+            except (self.protocol.ProtocolError, OSError):
+                os._exit(70)
+            self.inbox.put(message)
+
     def serve(self) -> None:
         self.watch_parent()
         self.send({"hello": True, "isolation": self.notes, "pid": os.getpid()})
@@ -275,7 +299,7 @@ class Server:
                       "release": self.op_release}
         while True:
             try:
-                request, buffers = self.protocol.read_message(self.req_fd)
+                request, buffers = self.receive()
             except self.protocol.ChannelClosed:
                 os._exit(0)
             op = request.get("op")
@@ -315,9 +339,34 @@ def _mini_init(fds) -> None:
             os._exit(os.waitstatus_to_exitcode(status))
 
 
+def _take_stdio() -> tuple[int, int]:
+    """stdin and stdout become the channel, on private (non-inheritable) descriptors; fd 0
+    reads nothing and fd 1 writes to stderr, so prints and child processes never touch it."""
+    req_fd, resp_fd = os.dup(0), os.dup(1)
+    try:
+        import msvcrt
+    except ImportError:
+        pass
+    else:                                       # Windows: no newline translation
+        for fd in (req_fd, resp_fd):
+            msvcrt.setmode(fd, os.O_BINARY)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    return req_fd, resp_fd
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
-    req_fd, resp_fd = cfg["fds"]
+    from autograder.sandbox.system import apply_in_child
+    apply_in_child(cfg.get("simulate_missing", ()))     # a test hook; see system.py
+    if cfg.get("transport", "fds") == "fds":
+        req_fd, resp_fd = cfg["fds"]
+    else:
+        req_fd, resp_fd = _take_stdio()
+    # Imported only now: with `resource` simulated away, lockdown must not find it.
+    from autograder.sandbox.lockdown import lock_down
     notes = lock_down(cfg)
     if os.getpid() == 1:
         _mini_init((req_fd, resp_fd))

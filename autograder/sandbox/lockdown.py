@@ -18,7 +18,9 @@ no controlling terminal. `lock_down` then, still running only our code:
 4. sets no_new_privs and installs the seccomp filter (`autograder.sandbox.seccomp`).
 
 `lock_down` returns what was actually achieved, read back from /proc/self/status; every
-result records it.
+result records it. Off Linux (`cfg["kernel_calls"]` false: macOS, Windows, or simulated by
+`autograder.sandbox.system`'s test hook) steps 3 and 4 do not exist and are skipped, and
+step 2 is skipped without `resource`; the notes say so.
 """
 
 from __future__ import annotations
@@ -298,6 +300,28 @@ def lock_down(cfg: dict) -> dict:
     else:
         notes["filesystem"] = "not isolated (no mount namespace)"
     notes["rlimits"] = _set_limits(cfg)
+    if not cfg.get("kernel_calls", True):
+        _without_kernel_calls(notes)
+    else:
+        _drop_privileges(cfg, mode, notes)
+    os.chdir(workdir)
+    os.environ["HOME"] = os.environ["TMPDIR"] = workdir
+    os.environ["MPLCONFIGDIR"] = os.path.join(workdir, ".matplotlib")
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(workdir, ".numba")
+    notes["workdir"] = workdir
+    return notes
+
+
+def _without_kernel_calls(notes: dict) -> None:
+    """macOS, Windows: no capabilities to drop, no prctl, no seccomp."""
+    notes["user"] = "the user who ran the check (this system has no namespaces)"
+    notes["no_new_privs"] = False
+    notes["seccomp"] = "none (not available on this system)"
+    notes["capabilities"] = "not dropped (no Linux capabilities on this system)"
+
+
+def _drop_privileges(cfg: dict, mode: str, notes: dict) -> None:
+    """Steps 3 and 4 of the module docstring (Linux)."""
     if mode == "root" and cfg.get("uid") is not None:
         notes["user"] = _become_unprivileged_root_mode(cfg["uid"])
     elif mode == "userns":
@@ -317,9 +341,3 @@ def lock_down(cfg: dict) -> dict:
     _check(_libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     notes["seccomp"] = seccomp.apply_filter()
     _achieved(notes)
-    os.chdir(workdir)
-    os.environ["HOME"] = os.environ["TMPDIR"] = workdir
-    os.environ["MPLCONFIGDIR"] = os.path.join(workdir, ".matplotlib")
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(workdir, ".numba")
-    notes["workdir"] = workdir
-    return notes

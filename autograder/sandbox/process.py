@@ -7,6 +7,12 @@ exactly which host paths to show read-only in its allow-list root (see
 `autograder.sandbox.lockdown`). Its stdout and stderr are drained into capped buffers; it is
 killed as a whole process group (and, with a PID namespace, everything it started dies with
 it).
+
+Where the system lacks some of that (macOS, Windows, a hosted notebook; see
+`autograder.sandbox.system`) the child is started without what is missing: without `pass_fds`
+it talks over its stdin and stdout, without process groups a time-out kills the child (and on
+Windows its process tree, with taskkill), and it is refused for grading for marks unless the
+instructor opted in.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+
+from autograder.sandbox import system as host
+from autograder.sandbox.channel import Channel, ThreadedChannel
 
 __all__ = ["ChildProcess", "isolation_mode", "sandbox_layout", "describe_exit"]
 
@@ -39,7 +48,12 @@ def isolation_mode() -> tuple[str, tuple[str, ...], str]:
     wanted = os.environ.get("AUTOGRADER_ISOLATION")
     if wanted == "none":
         return "none", (), "no namespaces (AUTOGRADER_ISOLATION=none)"
-    modes = ["root"] if os.geteuid() == 0 and wanted != "userns" else []
+    here = host.current()
+    if not here.has("namespaces"):
+        return "none", (), ("no namespaces (simulated by " + host.SIMULATE_VARIABLE + ")"
+                            if "namespaces" in here.simulated else
+                            f"no namespaces ({here.name} has none)")
+    modes = ["root"] if _euid() == 0 and wanted != "userns" else []
     modes.append("userns")
     problems = []
     for mode in modes:
@@ -120,12 +134,14 @@ def layout_summary(ops) -> str:
 
 # ----------------------------------------------------------------------------- exit and output
 
-_SIGNALS = {signal.SIGKILL: "it was killed (memory or process limit)",
-            signal.SIGXCPU: "it used up its CPU-time limit",
-            signal.SIGXFSZ: "it wrote a file larger than the file-size limit",
-            signal.SIGSEGV: "segmentation fault",
-            signal.SIGSYS: "a forbidden system call",
-            signal.SIGABRT: "it aborted"}
+# Windows has only some of these signals.
+_SIGNALS = {getattr(signal, name): text for name, text in (
+    ("SIGKILL", "it was killed (memory or process limit)"),
+    ("SIGXCPU", "it used up its CPU-time limit"),
+    ("SIGXFSZ", "it wrote a file larger than the file-size limit"),
+    ("SIGSEGV", "segmentation fault"),
+    ("SIGSYS", "a forbidden system call"),
+    ("SIGABRT", "it aborted")) if hasattr(signal, name)}
 
 
 def describe_exit(code: int | None) -> str:
@@ -162,6 +178,11 @@ class _CappedReader(threading.Thread):
             pass
 
 
+def _euid() -> int | None:
+    """The effective uid (None on Windows)."""
+    return os.geteuid() if hasattr(os, "geteuid") else None
+
+
 def _sandbox_uid() -> int:
     # One unprivileged uid per grading process, so RLIMIT_NPROC counts only this sandbox.
     return 1_000_000 + os.getpid()
@@ -191,26 +212,42 @@ def _kill_uid(uid: int) -> None:
 # ----------------------------------------------------------------------------- the process
 
 class ChildProcess:
-    """One sandboxed interpreter: start it, account for its output, kill it."""
+    """One sandboxed interpreter: start it, account for its output, kill it.
 
-    def __init__(self, *, assignment: str, policy: dict, limits):
+    `degraded_ok`: the caller accepts a degraded sandbox (a self-check, or grading for marks
+    with the instructor's opt-in); otherwise a system that lacks a protection grading relies
+    on raises `DegradedSandboxRefused` here, before any child exists.
+    """
+
+    def __init__(self, *, assignment: str, policy: dict, limits, degraded_ok: bool = False):
         self.assignment, self.policy, self.limits = assignment, policy, limits
+        self.system = host.current()
+        if self.system.degraded and not degraded_ok:
+            raise host.DegradedSandboxRefused(self.system.refusal())
         self.proc: subprocess.Popen | None = None
         self.last_exit: int | None = None
         self.stdout_bytes = self.stderr_bytes = 0
         self.stdout_head = self.stderr_head = b""
-        self._readers: list[_CappedReader] = []
+        self._readers: dict[str, _CappedReader] = {}
         self._folder: tempfile.TemporaryDirectory | None = None
         mode, self._prefix, explanation = isolation_mode()
         self.mode = mode
+        # Without pass_fds (Windows) the child's stdin and stdout are the channel, and what
+        # the student prints goes to stderr.
+        self.transport = "fds" if self.system.has("pass_fds") else "stdio"
         self.isolation = {"namespaces": explanation,
                           "network": "none (network namespace)" if mode != "none" else
                           "not isolated (no network namespace available)",
-                          "session": "a session of its own (setsid)"}
+                          "session": "a session of its own (setsid)"
+                          if self.system.has("process_groups") else
+                          "no session of its own (this system has no process groups)",
+                          "degraded": self.system.degraded,
+                          "active": self.system.active(mode != "none"),
+                          "inactive": self.system.inactive(mode != "none")}
 
-    def _config(self, req_r: int, resp_w: int) -> dict:
+    def _config(self, req_r: int | None, resp_w: int | None) -> dict:
         uid = None
-        if os.geteuid() == 0 and self.mode != "userns":
+        if _euid() == 0 and self.mode != "userns" and self.system.kernel_calls():
             # Without a new root the drop needs the interpreter to be reachable as it is.
             python = [sys.prefix, sys.base_prefix, *site.getsitepackages()]
             if self.mode == "root" or _reachable_by_others(python):
@@ -222,81 +259,119 @@ class ChildProcess:
             if uid is not None and self.mode == "none":
                 os.chown(self._folder.name, uid, uid)
         limits = self.limits
-        return {"fds": [req_r, resp_w], "assignment": self.assignment, "policy": self.policy,
+        return {"fds": [req_r, resp_w], "transport": self.transport,
+                "simulate_missing": sorted(self.system.simulated),
+                "kernel_calls": self.system.kernel_calls(),
+                "assignment": self.assignment, "policy": self.policy,
                 "namespaces": self.isolation["namespaces"], "mode": self.mode, "uid": uid,
                 "root": self._folder.name if self.mode != "none" else None,
                 "workdir": self._folder.name if self.mode == "none" else None,
                 "layout": sandbox_layout() if self.mode != "none" else [],
-                "layout_summary": layout_summary(sandbox_layout()),
+                "layout_summary": layout_summary(sandbox_layout())
+                if self.mode != "none" else "",
                 "memory_mb": limits.memory_mb, "cpu_seconds": limits.cpu_seconds,
                 "file_mb": limits.file_mb, "nproc": limits.nproc, "tmpfs_mb": limits.tmpfs_mb}
 
     def _env(self) -> dict:
         home = self._folder.name if self.mode == "none" else "/tmp/work"
-        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-                "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-                "PYTHONUNBUFFERED": "1",
-                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                "NUMBA_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HOME": home, "TMPDIR": home}
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+               "PYTHONUNBUFFERED": "1",
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "NUMBA_NUM_THREADS": "1", "MPLBACKEND": "Agg", "HOME": home, "TMPDIR": home}
+        if os.name == "nt":
+            # Python and numpy's DLLs need these on Windows (not tested here: no Windows).
+            for name in ("SYSTEMROOT", "WINDIR", "PATH", "PATHEXT", "COMSPEC"):
+                if name in os.environ:
+                    env[name] = os.environ[name]
+            env.update(TEMP=home, TMP=home, USERPROFILE=home)
+        return env
 
-    def spawn(self) -> tuple[int, int]:
-        """Start a fresh child; returns (request fd to write, reply fd to read)."""
+    def spawn(self) -> Channel | ThreadedChannel:
+        """Start a fresh child; returns the channel to it."""
         self.kill()
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
+        cfg_fds: tuple[int | None, int | None] = (None, None)
+        pipes: tuple[int, ...] = ()
+        if self.transport == "fds":
+            req_r, req_w = os.pipe()
+            resp_r, resp_w = os.pipe()
+            cfg_fds, pipes = (req_r, resp_w), (req_r, resp_w)
         try:
-            cfg = self._config(req_r, resp_w)
+            cfg = self._config(*cfg_fds)
             command = [*self._prefix, sys.executable, "-s", "-P", "-m",
                        "autograder.sandbox.child", json.dumps(cfg)]
+            session = {"start_new_session": True} if self.system.has("process_groups") else \
+                {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
             self.proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, pass_fds=(req_r, resp_w), env=self._env(), cwd="/",
-                start_new_session=True, close_fds=True)
+                command, stdin=subprocess.DEVNULL if pipes else subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pipes,
+                env=self._env(), cwd="/" if os.name == "posix" else self._folder.name,
+                close_fds=True, **session)
         except BaseException:
-            for fd in (req_w, resp_r):
-                os.close(fd)
+            if pipes:
+                for fd in (req_w, resp_r):
+                    os.close(fd)
             raise
         finally:
-            os.close(req_r)
-            os.close(resp_w)
+            for fd in pipes:
+                os.close(fd)
         cap = self.limits.output_kb * 1024
-        self._readers = [_CappedReader(self.proc.stdout, cap), _CappedReader(self.proc.stderr, cap)]
-        for reader in self._readers:
+        self._readers = {"stderr": _CappedReader(self.proc.stderr, cap)}
+        if pipes:
+            self._readers["stdout"] = _CappedReader(self.proc.stdout, cap)
+        for reader in self._readers.values():
             reader.start()
-        return req_w, resp_r
+        if pipes:
+            return Channel(req_w, resp_r)
+        return ThreadedChannel(self.proc.stdin, self.proc.stdout)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def last_words(self, size: int = 600) -> str:
         """The end of what the child wrote to stderr (why it could not start)."""
-        kept = self.stderr_head if not self._readers else bytes(self._readers[1].kept)
+        reader = self._readers.get("stderr")
+        kept = self.stderr_head if reader is None else bytes(reader.kept)
         return kept[-size:].decode(errors="replace").strip()
+
+    def _kill_tree(self, proc: subprocess.Popen) -> None:
+        """The child and what it started: its process group, or on Windows its process tree;
+        elsewhere (no process groups) the child alone."""
+        if self.system.has("process_groups"):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            return
+        if os.name == "nt":
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)],
+                           capture_output=True, check=False)
+        try:
+            proc.kill()
+        except OSError:
+            pass
 
     def kill(self) -> None:
         """Kill the child and everything it started; account for its output."""
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        self._kill_tree(proc)
         try:
             self.last_exit = proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.last_exit = None
-        if self.mode == "none" and os.geteuid() == 0:
+        if self.mode == "none" and _euid() == 0 and self.system.kernel_calls():
             _kill_uid(_sandbox_uid())
-        for i, reader in enumerate(self._readers):
+        for stream, reader in self._readers.items():
             reader.join(timeout=2)
-            if i == 0:
+            if stream == "stdout":
                 self.stdout_bytes += reader.total
                 self.stdout_head = (self.stdout_head + bytes(reader.kept))[:reader.cap]
             else:
                 self.stderr_bytes += reader.total
                 self.stderr_head = (self.stderr_head + bytes(reader.kept))[:reader.cap]
-        self._readers = []
+        self._readers = {}
 
     def close(self) -> None:
         self.kill()

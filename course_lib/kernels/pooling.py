@@ -5,9 +5,9 @@ within the image plane), so the backward pass is a scatter-add of dout into thos
 The first maximum in row-major order wins, as with np.argmax; a NaN counts as the maximum, again
 as with np.argmax (and np.max), so NaNs propagate instead of silently disappearing.
 
-Threading: serial kernels, like the conv kernels; the layer runs them on slices of the batch in
-threads (course_lib/kernels/threads.py) when BLAS is configured for more than one thread.
-Compiled once per dtype (float32, float64).
+Threading: serial, like the conv kernels (see course_lib/kernels/conv.py): pooling is bound by
+memory traffic, one pass over an 8 MiB batch takes about a millisecond, and serial kernels keep
+Numba's thread pool out of the picture. Compiled once per dtype (float32, float64).
 """
 
 from __future__ import annotations

@@ -24,13 +24,11 @@ from typing import Any
 
 import threadpoolctl
 
-__all__ = ["MIN_ELEMENTS_PER_THREAD", "MIN_MACS_PER_THREAD", "over_batch", "over_elements"]
+__all__ = ["MIN_MACS_PER_THREAD", "over_batch"]
 
-# Splitting a batch over threads pays only with at least this much work per thread (about
-# 0.1 ms; starting and joining a thread costs ~0.05 ms): multiply-adds for the products, array
-# elements for the one-pass kernels of pooling, ReLU and normalisation.
+# Splitting a batch over threads pays only with at least this many multiply-adds per thread
+# (about 0.1 ms of work; starting and joining a thread costs ~0.05 ms).
 MIN_MACS_PER_THREAD = 5_000_000
-MIN_ELEMENTS_PER_THREAD = 1 << 18
 
 _blas = None  # threadpoolctl's handle on the BLAS libraries, made on first use
 
@@ -45,25 +43,14 @@ def _blas_libraries() -> threadpoolctl.ThreadpoolController:
 def over_batch(work: Callable[[int, int], Any], n_items: int, macs: int) -> list:
     """Run work(lo, hi) over slices of range(n_items) in parallel; its results, in order.
 
-    macs: the multiply-adds of the whole batch; each thread gets at least MIN_MACS_PER_THREAD.
-    BLAS is limited to one thread while the work runs (about 7 us to set and restore).
+    macs: the multiply-adds of the whole batch, to use fewer threads for small problems. BLAS is
+    limited to one thread while the work runs (about 7 us to set and restore).
     """
-    return _in_slices(work, n_items, macs // MIN_MACS_PER_THREAD)
-
-
-def over_elements(work: Callable[[int, int], Any], n_items: int, elements: int) -> list:
-    """over_batch for one-pass kernels: elements, the array elements the whole batch touches;
-    each thread gets at least MIN_ELEMENTS_PER_THREAD of them."""
-    return _in_slices(work, n_items, elements // MIN_ELEMENTS_PER_THREAD)
-
-
-def _in_slices(work: Callable[[int, int], Any], n_items: int, most_threads: int) -> list:
-    """work(lo, hi) on min(BLAS's thread count, n_items, most_threads) slices (at least 1)."""
     blas = _blas_libraries()
     wanted = max((lib["num_threads"] for lib in blas.info()), default=1)
     if wanted == 1:  # BLAS is single-threaded already (the Makefile's setting)
         return [work(0, n_items)]
-    threads = max(1, min(wanted, n_items, most_threads))
+    threads = max(1, min(wanted, n_items, macs // MIN_MACS_PER_THREAD))
     bounds = [n_items * i // threads for i in range(threads + 1)]
     results: list = [None] * threads
     errors: list[BaseException] = []

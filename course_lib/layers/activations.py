@@ -23,7 +23,6 @@ from numbers import Real
 import numpy as np
 
 from course_lib.kernels import elementwise as kernels
-from course_lib.kernels.threads import over_elements
 from course_lib.validation import check_cache, check_dout, check_float_array
 
 __all__ = [
@@ -88,13 +87,8 @@ def relu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     (x,) = _open_cache(cache, "relu", 2, "relu_forward")
     dout = _dout_like(dout, x, "relu_forward")
     dx = np.empty(x.shape, dtype=x.dtype)
-    x_flat, dout_flat = np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(dout).reshape(-1)
-    dx_flat = dx.reshape(-1)
-
-    def elements(lo: int, hi: int) -> None:
-        kernels.relu_backward(x_flat[lo:hi], dout_flat[lo:hi], dx_flat[lo:hi])
-
-    over_elements(elements, x.size, x.size)
+    kernels.relu_backward(np.ascontiguousarray(x).reshape(-1),
+                          np.ascontiguousarray(dout).reshape(-1), dx.reshape(-1))
     return dx
 
 

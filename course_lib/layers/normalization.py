@@ -32,7 +32,6 @@ from numbers import Real
 import numpy as np
 
 from course_lib.kernels import normalization as kernels
-from course_lib.kernels.threads import over_elements
 from course_lib.validation import (
     check_cache,
     check_dout,
@@ -151,13 +150,7 @@ def _batchnorm_channels(x3, gamma, beta, mode, eps, momentum, running_mean, runn
     inv_std = 1.0 / np.sqrt(var + eps)
     dt = x3.dtype
     out3 = np.empty_like(x3)
-    mean_hi, mean_lo = _split(mean, dt)
-    scale = (gamma * inv_std).astype(dt)
-
-    def samples(lo: int, hi: int) -> None:
-        kernels.channel_normalize(x3[lo:hi], mean_hi, mean_lo, scale, beta, out3[lo:hi])
-
-    over_elements(samples, x3.shape[0], x3.size)
+    kernels.channel_normalize(x3, *_split(mean, dt), (gamma * inv_std).astype(dt), beta, out3)
     return out3, mean, var, inv_std
 
 
@@ -165,11 +158,7 @@ def _batchnorm_channels_backward(dout3, x3, gamma, mean, inv_std, mode):
     """Closed-form backward of _batchnorm_channels; returns (dx3, dgamma, dbeta) in x's dtype."""
     dt = x3.dtype
     count = x3.shape[0] * x3.shape[2]
-    parts = over_elements(lambda lo, hi: kernels.channel_backward_sums(dout3[lo:hi], x3[lo:hi],
-                                                                       mean),
-                          x3.shape[0], x3.size)  # per-slice sums, added up below
-    sum_d = sum(part[0] for part in parts)
-    sum_dxc = sum(part[1] for part in parts)
+    sum_d, sum_dxc = kernels.channel_backward_sums(dout3, x3, mean)
     dbeta = sum_d
     dgamma = sum_dxc * inv_std  # sum(dout * xhat)
     g = gamma.astype(np.float64)
@@ -183,14 +172,8 @@ def _batchnorm_channels_backward(dout3, x3, gamma, mean, inv_std, mode):
         k_xc = np.zeros_like(g)
         k_const = np.zeros_like(g)
     dx3 = np.empty_like(x3)
-    mean_hi, mean_lo = _split(mean, dt)
-    k_dout, k_xc, k_const = k_dout.astype(dt), k_xc.astype(dt), k_const.astype(dt)
-
-    def samples(lo: int, hi: int) -> None:
-        kernels.channel_backward_dx(dout3[lo:hi], x3[lo:hi], mean_hi, mean_lo, k_dout, k_xc,
-                                    k_const, dx3[lo:hi])
-
-    over_elements(samples, x3.shape[0], x3.size)
+    kernels.channel_backward_dx(dout3, x3, *_split(mean, dt), k_dout.astype(dt),
+                                k_xc.astype(dt), k_const.astype(dt), dx3)
     return dx3, dgamma.astype(dt), dbeta.astype(dt)
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from course_lib.kernels import pooling as kernels
-from course_lib.kernels.threads import over_elements
 from course_lib.validation import (
     check_cache,
     check_dout,
@@ -67,11 +66,7 @@ def max_pool_forward(x: np.ndarray,
     N, C = x.shape[:2]
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     argmax = np.empty((N, C, Ho, Wo), dtype=np.int32)
-
-    def images(lo: int, hi: int) -> None:
-        kernels.max_pool_forward(x[lo:hi], ph, pw, stride, out[lo:hi], argmax[lo:hi])
-
-    over_elements(images, N, x.size)
+    kernels.max_pool_forward(x, ph, pw, stride, out, argmax)
     return out, ("max_pool_forward", x.shape, x.dtype, argmax)
 
 
@@ -84,12 +79,7 @@ def max_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     _, x_shape, dtype, argmax = _check_pool_cache(cache, 4, "max_pool_forward")
     check_dout(dout, argmax.shape, "max_pool_forward")
     dx = np.zeros(x_shape, dtype=dtype)
-    dout = np.ascontiguousarray(dout, dtype=dtype)
-
-    def images(lo: int, hi: int) -> None:
-        kernels.max_pool_backward(dout[lo:hi], argmax[lo:hi], dx[lo:hi])
-
-    over_elements(images, x_shape[0], dx.size)
+    kernels.max_pool_backward(np.ascontiguousarray(dout, dtype=dtype), argmax, dx)
     return dx
 
 

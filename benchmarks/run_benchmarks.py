@@ -57,6 +57,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -379,6 +380,101 @@ def print_profiles(profiles, gemm):
     print()
 
 
+def step_profile(dtype=np.float32, C=3, H=32, repeats=15):
+    """CPU time per stage of one ThreeLayerConvNet training step (1 thread, time.thread_time,
+    medians of `repeats`), course_lib layer by layer, and PyTorch's forward and its backward +
+    Adam step: where a step's time goes on each side."""
+    from course_lib.layers.composite import affine_relu_backward, affine_relu_forward
+
+    rng = np.random.default_rng(231)
+    X = rng.standard_normal((N, C, H, H)).astype(dtype)
+    y = rng.integers(0, 10, N)
+    model = course_lib.ThreeLayerConvNet(input_dim=(C, H, H), dtype=dtype, seed=0)
+    p = model.params
+    conv_param = {"stride": 1, "pad": (model.filter_size - 1) // 2}
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    configs = {name: {"learning_rate": 1e-4} for name in p}
+
+    def ours():
+        clock = [time.thread_time()]
+        a, conv_cache = course_lib.conv_forward(X, p["W1"], p["b1"], conv_param)
+        clock.append(time.thread_time())
+        r, relu_cache = course_lib.relu_forward(a)
+        pooled, pool_cache = course_lib.max_pool_forward(r, pool_param)
+        clock.append(time.thread_time())
+        hidden, cache2 = affine_relu_forward(pooled, p["W2"], p["b2"])
+        scores, cache3 = course_lib.affine_forward(hidden, p["W3"], p["b3"])
+        _, dscores = course_lib.softmax_loss(scores, y)
+        dhidden, dW3, db3 = course_lib.affine_backward(dscores, cache3)
+        dpooled, dW2, db2 = affine_relu_backward(dhidden, cache2)
+        clock.append(time.thread_time())
+        dr = course_lib.max_pool_backward(dpooled, pool_cache)
+        da = course_lib.relu_backward(dr, relu_cache)
+        clock.append(time.thread_time())
+        _, dW1, db1 = course_lib.conv_backward(da, conv_cache, need_dx=False)
+        clock.append(time.thread_time())
+        grads = {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2, "W3": dW3, "b3": db3}
+        for name, w in p.items():
+            p[name], configs[name] = course_lib.adam(w, grads[name], configs[name])
+        clock.append(time.thread_time())
+        return np.diff(clock)
+
+    stages = ["conv forward", "relu + pool forward", "affine layers + loss, fwd + bwd",
+              "pool + relu backward", "conv backward (dw, db)", "Adam update"]
+    for _ in range(3):
+        ours()
+    profile = {"course_lib": dict(zip(stages, np.median([ours() for _ in range(repeats)],
+                                                         axis=0) * 1e3, strict=True))}
+    if torch is not None:
+        net = _torch_three_layer_net(C, H).to(torch.float32 if dtype == np.float32
+                                              else torch.float64)
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+        tX, ty = torch.from_numpy(X), torch.from_numpy(y)
+
+        def theirs():
+            clock = [time.thread_time()]
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch_f.cross_entropy(net(tX), ty)
+            clock.append(time.thread_time())
+            loss.backward()
+            clock.append(time.thread_time())
+            optimizer.step()
+            clock.append(time.thread_time())
+            return np.diff(clock)
+
+        for _ in range(3):
+            theirs()
+        profile["pytorch"] = dict(zip(["forward + loss", "backward", "Adam update"],
+                                      np.median([theirs() for _ in range(repeats)],
+                                                axis=0) * 1e3, strict=True))
+    return profile
+
+
+def print_step_profile(profile):
+    print("where a ThreeLayerConvNet training step's time goes (float32, 3x32x32, batch 64, "
+          "1 thread, CPU time, medians):")
+    for side, stages in profile.items():
+        total = sum(stages.values())
+        parts = ", ".join(f"{name} {ms:.2f}" for name, ms in stages.items())
+        print(f"  {side}: {total:.2f} ms = {parts}")
+    print()
+
+
+def thread_wake_latency(repeats=50):
+    """Seconds to start and join a thread that does nothing, after 5 ms idle (median, 90th
+    percentile): what every call that splits its work over threads pays first. On a virtual
+    machine an idle vCPU is halted and waking it can take a millisecond or more."""
+    times = []
+    for _ in range(repeats):
+        time.sleep(0.005)
+        t0 = time.perf_counter()
+        helper = threading.Thread(target=lambda: None)
+        helper.start()
+        helper.join()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), float(np.percentile(times, 90))
+
+
 # ---- whole training steps ----------------------------------------------------------------------
 
 def _torch_three_layer_net(C, H):
@@ -684,6 +780,10 @@ def main():
           "PyTorch: torch.nn.functional with autograd.grad for backward; training steps: "
           "torch.nn + torch.optim.Adam.\n")
 
+    wake = thread_wake_latency()
+    env["thread_wake_seconds"] = {"median": wake[0], "p90": wake[1]}
+    print(f"  thread start + join after 5 ms idle: median {wake[0] * 1e6:.0f} us, 90th "
+          f"percentile {wake[1] * 1e6:.0f} us (paid by every call split over threads)")
     gemm = {"float32": gemm_rate(np.float32), "float64": gemm_rate(np.float64)}
     print(f"machine matmul rate (np.dot 2048x2048, {THREADS} thread(s)): float32 "
           f"{gemm['float32']:.1f} GFLOP/s, float64 {gemm['float64']:.1f} GFLOP/s\n")
@@ -706,7 +806,7 @@ def main():
     env["numba_threading_layer"] = environment()["numba_threading_layer"]  # after the kernels
     print_table(rows)
     print_summary(rows, gemm)
-    profiles = []
+    profiles, step = [], None
     if THREADS == 1 and not ARGS.short:
         profiled = [c for c in CONV_CASES if c.headline or c.k == 7 and c.H == 32]
         profiles = [conv_profile(c, dtype) for dtype in (np.float32, np.float64)
@@ -715,6 +815,8 @@ def main():
         print(f"matmul rate in CPU time (np.dot 1024x1024, 1 thread): float32 "
               f"{gemm_cpu['float32']:.1f} GFLOP/s, float64 {gemm_cpu['float64']:.1f} GFLOP/s")
         print_profiles(profiles, gemm_cpu)
+        step = step_profile()
+        print_step_profile(step)
 
     first_calls = None if ARGS.no_compile_time else first_call_times()
     if first_calls:
@@ -744,7 +846,8 @@ def main():
     path.write_text(json.dumps({
         "environment": env, "load_before": load_before, "load_after": load_after,
         "rounds": rounds, "naive_rounds": naive_rounds, "gemm_gflops": gemm, "rows": rows,
-        "first_calls": first_calls, "targets": checks, "conv_profiles": profiles}, indent=1))
+        "first_calls": first_calls, "targets": checks, "conv_profiles": profiles,
+        "step_profile": step}, indent=1))
     print(f"results written to {path.relative_to(ROOT)}")
 
     if not (ARGS.threads or ARGS.no_single_thread or ARGS.short):

@@ -35,6 +35,8 @@ from fixtures.autograder.support import (  # noqa: E402
     compose_attack,
     messages,
     scores,
+    student_notebook,
+    write_notebook,
 )
 
 KIT = Path(__file__).resolve().parents[1]
@@ -73,11 +75,17 @@ def sandbox_children() -> set[int]:
 
 def test_in_a_simulated_system_the_child_lacks_resource_fork_and_process_groups(tmp_path):
     """The hook is real on both sides: the grader process has no os.killpg/os.setsid/os.fork
-    any more, and student code in the child cannot import resource nor find them."""
+    any more, and student code in the child cannot import resource nor find them. A sandbox
+    for grading for marks (nbgrader, Dask and Gradescope use the same class) is refused."""
     script = tmp_path / "probe.py"
     script.write_text(
         "import json, os, sys\n"
-        "from autograder.sandbox import Limits, Sandbox\n"
+        "from autograder.sandbox import DegradedSandboxRefused, Limits, Sandbox\n"
+        "try:\n"
+        "    Sandbox(assignment='a2_fully_connected')       # grading for marks\n"
+        "    refused = ''\n"
+        "except DegradedSandboxRefused as exc:\n"
+        "    refused = str(exc)\n"
         "box = Sandbox(assignment='a2_fully_connected', limits=Limits(call_timeout=20),\n"
         "              degraded_ok=True)\n"
         "parent = [hasattr(os, n) for n in ('killpg', 'setsid', 'fork')]\n"
@@ -98,7 +106,7 @@ def test_in_a_simulated_system_the_child_lacks_resource_fork_and_process_groups(
         "transport = box.process.transport\n"
         "box.close()\n"
         "print(json.dumps({'parent': parent, 'child': child, 'transport': transport,\n"
-        "                  'isolation': box.isolation}))\n")
+        "                  'isolation': box.isolation, 'refused': refused}))\n")
     env = dict(os.environ, AUTOGRADER_SIMULATE_MISSING="all")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           env=env, timeout=120, cwd=KIT)
@@ -107,6 +115,7 @@ def test_in_a_simulated_system_the_child_lacks_resource_fork_and_process_groups(
     assert seen["parent"] == [False, False, False]
     assert seen["child"] == [False, False, False, False, "0", "0"]
     assert seen["transport"] == "stdio"
+    assert "refusing to grade for marks" in seen["refused"]    # every route, not only the CLI
     assert seen["isolation"]["degraded"] is True
     assert all(str(v).startswith("not set") for v in seen["isolation"]["rlimits"].values())
 
@@ -127,9 +136,27 @@ def test_self_check_in_a_simulated_system_scores_and_says_what_was_not_active(tm
     assert "marks are given only by the instructor's grading" in report
     result = json.loads((tmp_path / "buggy.json").read_text())
     assert result["sandbox"]["degraded"] is True and result["run"]["purpose"] == "self-check"
-    good = autograder("check", SUBMISSIONS / "reference.py", *A2, "--call-timeout", "5")
+    notebook = write_notebook(student_notebook("reference.py"),
+                              tmp_path / "a2_fully_connected.ipynb")
+    good = autograder("check", notebook, *A2, "--call-timeout", "5")
     assert good.returncode == 0 and "Score: 24 / 24" in good.stdout, good.stderr[-3000:]
     assert sandbox_children() <= before
+
+
+def test_self_check_in_a_simulated_system_lends_the_reference_layers_to_a_network():
+    """a3's ThreeLayerConvNet calls back to the grader's layers: requests in both directions
+    over the child's stdin and stdout while the student's code runs."""
+    solution = KIT / "tests" / "fixtures" / "assignments" / "a3_convolutional_nets" / \
+        "solution.py"
+    env = dict(os.environ, AUTOGRADER_SIMULATE_MISSING="all")
+    env.pop("AUTOGRADER_SUITES_PATH", None)             # the real a3 suite
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "check", str(solution), "--assignment",
+         "a3_convolutional_nets", "--function", "ThreeLayerConvNet", "--function",
+         "conv_forward_naive"], capture_output=True, text=True, timeout=300, cwd=KIT, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "[ok  ] ThreeLayerConvNet" in done.stdout and "[ok  ] conv_forward_naive" in \
+        done.stdout and "DEGRADED" in done.stdout, done.stdout
 
 
 def test_self_check_in_a_simulated_system_stops_a_runaway_submission(tmp_path):

@@ -173,6 +173,15 @@ class Sandbox:
             # What is degraded is the parent's finding, never the child's say.
             self.isolation.update({str(k)[:40]: v for k, v in report.items()
                                    if k not in ("degraded", "active", "inactive")})
+            self._note_unset_limits(report.get("rlimits"))
+
+    def _note_unset_limits(self, rlimits) -> None:
+        """A limit the system refused (macOS does not take RLIMIT_AS) is not active either."""
+        unset = sorted(str(k)[:40] for k, v in (rlimits or {}).items() if type(v) is not int)
+        if unset and self.process.system.has("resource"):
+            line = f"resource limits the system refused: {', '.join(unset)}"
+            if line not in self.isolation["inactive"]:
+                self.isolation["inactive"] = [*self.isolation["inactive"], line]
 
     def prestart(self, units: list[dict]) -> None:
         """Start the child and queue `units` (the instructor's setup) without waiting.

@@ -20,9 +20,14 @@
    submission, Dask's overhead per submission (cluster start-up included, and without it:
    the marginal cost from a second, smaller batch), and a projection of how many workers
    like these grade 5,000 submissions in 10 minutes.
+   `--layers-only` grades every a3 function except the training task (train_digits_convnet,
+   10-50 s of training per submission), and `--functions NAME,...` only the functions named:
+   both pass `--function NAME` for each to `autograder grade`, so 200 submissions take
+   minutes, not most of an hour; the table says which functions were graded.
 
 Prints a table and writes benchmarks/results/autograder.json (autograder_scale.json for
---scale). Not a test: timings depend on the machine and on its load (shown in the table).
+--scale; autograder_scale_layers.json with --layers-only or --functions). Not a test:
+timings depend on the machine and on its load (shown in the table).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from fixtures.autograder.support import (  # noqa: E402
 
 A2 = "a2_fully_connected"
 A3 = "a3_convolutional_nets"
+A3_TRAINING = "train_digits_convnet"
 A3_FIXTURES = KIT / "tests" / "fixtures" / "assignments" / A3
 A3_SOLUTION = next((p for p in (A3_FIXTURES / "solution.py", A3_FIXTURES / "reference_solution.py")
                     if p.is_file()), A3_FIXTURES / "solution.py")
@@ -223,9 +229,10 @@ def print_throughput(batch: dict) -> None:
           f"(target < 10 min){'' if batch['all_full_marks'] else '  [scores differ!]'}")
 
 
-def grade_batch_seconds(count: int, engine: list[str]) -> tuple[float, bool]:
-    """Wall time of `autograder grade <engine>` on `count` copies of the a3 solution, and
-    whether every copy got full marks."""
+def grade_batch_seconds(count: int, engine: list[str], functions: tuple[str, ...] = ()
+                        ) -> tuple[float, bool]:
+    """Wall time of `autograder grade <engine>` on `count` copies of the a3 solution (only
+    `functions`, if given), and whether every copy got full marks."""
     environment = env()
     environment.pop("AUTOGRADER_SUITES_PATH")
     with tempfile.TemporaryDirectory(prefix="bench-autograder-") as tmp:
@@ -233,23 +240,25 @@ def grade_batch_seconds(count: int, engine: list[str]) -> tuple[float, bool]:
         folder.mkdir()
         for i in range(count):
             shutil.copy(A3_SOLUTION, folder / f"student{i:04d}.py")
+        selection = [arg for f in functions for arg in ("--function", f)]
         seconds = run([sys.executable, "-m", "autograder", "grade", "--assignment", A3,
-                       *engine, "--no-progress", "--out", str(Path(tmp) / "out"), str(folder)],
-                      KIT, environment)
+                       *engine, *selection, "--no-progress", "--out", str(Path(tmp) / "out"),
+                       str(folder)], KIT, environment)
         results = [json.loads(p.read_text()) for p in (Path(tmp) / "out").glob("s*.json")]
     full = len(results) == count and all(r["score"] == r["max_score"] > 0 for r in results)
     return seconds, full
 
 
-def scale(count: int, workers: int = 2) -> dict:
+def scale(count: int, workers: int = 2, functions: tuple[str, ...] = ()) -> dict:
     """--jobs N against --scheduler local:N on `count` a3 submissions (and count // 4, for
-    the marginal cost without start-up), and the 5,000-in-10-minutes projection."""
+    the marginal cost without start-up), and the 5,000-in-10-minutes projection; only
+    `functions` are graded if given."""
     small = max(count // 4, 2)
     rows = {}
     for label, engine in (("jobs", ["--jobs", str(workers)]),
                           ("dask", ["--scheduler", f"local:{workers}"])):
-        whole, full = grade_batch_seconds(count, engine)
-        part, _ = grade_batch_seconds(small, engine)
+        whole, full = grade_batch_seconds(count, engine, functions)
+        part, _ = grade_batch_seconds(small, engine, functions)
         rows[label] = {"seconds": whole, "per_submission": whole / count,
                        "marginal": (whole - part) / (count - small),
                        "startup": part - small * (whole - part) / (count - small),
@@ -258,6 +267,7 @@ def scale(count: int, workers: int = 2) -> dict:
     # at a time); 5,000 in 600 s needs 5000 * that / 600 workers.
     per_worker = workers * rows["dask"]["marginal"]
     return {"submissions": count, "workers": workers, "rows": rows,
+            "functions": list(functions) or "all",
             "dask_overhead_per_submission": rows["dask"]["per_submission"]
             - rows["jobs"]["per_submission"],
             "dask_marginal_overhead": rows["dask"]["marginal"] - rows["jobs"]["marginal"],
@@ -269,6 +279,9 @@ def scale(count: int, workers: int = 2) -> dict:
 def print_scale(report: dict) -> None:
     print(f"\nScale: {report['submissions']} a3 submissions, {report['workers']} workers "
           f"(load average {report['load_average']:.1f} on {report['cores']} cores)")
+    graded = report.get("functions", "all")
+    print("Graded: " + ("every function" if graded == "all" else
+                        f"{len(graded)} functions ({', '.join(graded)})"))
     print(f"{'engine':24s} {'total s':>8s} {'s/sub':>7s} {'marginal s/sub':>15s} "
           f"{'start-up s':>11s}")
     for label, row in report["rows"].items():
@@ -293,13 +306,23 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=0, metavar="N",
                         help="only the scale comparison: N a3 submissions with --jobs and "
                         "with a Dask LocalCluster (needs the 'cluster' extra)")
+    parser.add_argument("--functions", default="", metavar="NAME,...",
+                        help="--scale: grade only these a3 functions")
+    parser.add_argument("--layers-only", action="store_true",
+                        help="--scale: grade every a3 function except the training task "
+                        f"({A3_TRAINING})")
     args = parser.parse_args()
     if args.scale:
-        report = scale(args.scale, args.jobs)
+        functions = tuple(f for f in args.functions.split(",") if f)
+        if args.layers_only:
+            from autograder.suites import load_suite
+            functions = tuple(f for f in load_suite(A3).functions if f != A3_TRAINING)
+        report = scale(args.scale, args.jobs, functions)
         print_scale(report)
         out = KIT / "benchmarks" / "results"
         out.mkdir(parents=True, exist_ok=True)
-        (out / "autograder_scale.json").write_text(json.dumps(report, indent=2) + "\n")
+        name = "autograder_scale_layers.json" if functions else "autograder_scale.json"
+        (out / name).write_text(json.dumps(report, indent=2) + "\n")
         return
     load = os.getloadavg()[0]
     batch = throughput(args.conv, args.jobs)

@@ -7,8 +7,9 @@ Parts, in the order a submission meets them:
                   forbids, and a static check of the code for them.
 * `sandbox/`    - the sandboxed child that runs those units and answers calls: `channel`
                   (framed messages with deadlines), `process` (the child process, started
-                  under namespaces), the `Sandbox` (load, replay, call); inside the child
-                  `lockdown` (allow-list root, no capabilities, locked mounts, seccomp),
+                  under namespaces), `system` (what this OS offers: off Linux, a degraded
+                  sandbox for self-checks only), the `Sandbox` (load, replay, call); inside
+                  the child `lockdown` (allow-list root, no capabilities, locked mounts, seccomp),
                   `guard` (forbidden imports and calls) and `child` (the server). The wire
                   format is `protocol` (JSON + raw array bytes, never pickle).
 * `suites/`     - hidden pytest suites, one folder per assignment; `plugin` gives them the

@@ -36,18 +36,17 @@ from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from autograder import extraction, results
+from autograder import results
 from autograder.runner import (
     BatchSummary,
     GradeOptions,
     Job,
-    degraded_here,
-    find_source_notebook,
+    finish_batch,
     grade_submission,
     internal_error_result,
     load_submission,
-    shard_of,
-    submission_key,
+    plan_batch,
+    submission_inputs,
     warm_up,
     worker_pool,
 )
@@ -204,15 +203,10 @@ def open_client(scheduler: str, *, connect_timeout: float = 30.0):
 
 def _cluster_job(path: Path, name: str, options: GradeOptions, suite) -> tuple[ClusterJob, str]:
     """The task for `path` and its result key (the same key a local grading computes)."""
-    data, _ = load_submission(path, options.assignment)
-    sub = extraction.describe_submission(path, options.assignment)
-    source = find_source_notebook(options.source_dir, options.assignment, sub.notebook,
-                                  suite.notebook)
-    source_data = source.read_bytes() if source else None
-    key = submission_key(data, source_data or b"", suite.version, options.functions,
-                         degraded_here())
+    data, sub, source, key = submission_inputs(path, options, suite)
     return ClusterJob(name=name, filename=path.name, data=data, student=sub.student,
-                      source_name=source.name if source else None, source_data=source_data,
+                      source_name=source.name if source else None,
+                      source_data=source.read_bytes() if source else None,
                       client_path=str(path)), key
 
 
@@ -230,39 +224,21 @@ def grade_batch_on_cluster(paths: list[Path], options: GradeOptions, *, schedule
     written to options.out_dir as they complete, and up-to-date ones are skipped, exactly as
     `autograder.runner.grade_batch` does. `batch_timeout`: seconds before giving up waiting."""
     from autograder.suites import load_suite
-    clock = time.monotonic()
+    started = time.monotonic()
     suite = load_suite(options.assignment)
-    paths = [Path(p) for p in paths]
-    names = results.result_names(
-        paths, lambda p: extraction.describe_submission(p, options.assignment))
-    if shard is not None:
-        paths = [p for p in paths if shard_of(names[p], shard[1]) == shard[0]]
     summary = BatchSummary()
+    names, paths = plan_batch(paths, options, suite, shard=shard, force=force, summary=summary)
     todo: list[tuple[Path, ClusterJob, str]] = []
     for path in paths:
-        job, key = _cluster_job(path, names[path], options, suite)
-        existing = results.read_result(Path(options.out_dir) / f"{names[path]}.json") \
-            if options.out_dir else None
-        if existing and not force and existing.get("key") == key:
-            summary.skipped.append(names[path])
-            summary.results.append(existing)
-        elif load_submission(path, options.assignment)[1] is not None:
+        if load_submission(path, options.assignment)[1] is not None:
             # Not a regular file: graded here at once (no code runs), as the runner does.
             summary.graded.append(names[path])
             summary.results.append(grade_submission(path, options, names[path], suite=suite))
         else:
-            todo.append((path, job, key))
+            todo.append((path, *_cluster_job(path, names[path], options, suite)))
     if todo:
         _grade_on_cluster(todo, options, suite, scheduler, progress, batch_timeout, summary)
-    if options.out_dir is not None and gradebook:
-        everything = [r for r in (results.read_result(p) for p in
-                                  sorted(Path(options.out_dir).glob("*.json")))
-                      if r is not None and r.get("assignment") == options.assignment]
-        summary.gradebook = results.write_gradebook(
-            everything, Path(options.out_dir) / "gradebook.csv", list(suite.functions))
-    summary.results.sort(key=lambda r: r["name"])
-    summary.seconds = round(time.monotonic() - clock, 3)
-    return summary
+    return finish_batch(options, suite, summary, gradebook=gradebook, started=started)
 
 
 def _grade_on_cluster(todo, options: GradeOptions, suite, scheduler: str, progress: bool,

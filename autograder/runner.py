@@ -437,28 +437,28 @@ def internal_error_result(path: Path, name: str, options: GradeOptions, suite, m
         "schema": results.SCHEMA, "name": name, "assignment": suite.name,
         "submission": {"path": str(path), "kind": sub.kind, "student": sub.student,
                        "notebook": sub.notebook, "sha256": hashlib.sha256(data).hexdigest()},
-        "suite_version": suite.version, "key": _key_for(path, options, suite),
+        "suite_version": suite.version, "key": submission_inputs(path, options, suite)[3],
         "score": 0.0, "max_score": 0.0, "functions": {}, "tests": [], "errors": errors,
         "notes": [], "sandbox": {}, "run": {"autograder": __version__}})
 
 
-def _key_for(path: Path, options: GradeOptions, suite) -> str:
+def submission_inputs(path: Path, options: GradeOptions, suite):
+    """(the submission's bytes, its description, its source notebook or None), and the result
+    key they give: the same for local and cluster grading."""
     data, _ = load_submission(path, options.assignment)
     sub = extraction.describe_submission(path, options.assignment)
     source = find_source_notebook(options.source_dir, options.assignment, sub.notebook,
                                   suite.notebook)
     source_bytes = source.read_bytes() if source else b""
-    return submission_key(data, source_bytes, suite.version, options.functions,
-                          degraded_here())
+    key = submission_key(data, source_bytes, suite.version, options.functions, degraded_here())
+    return data, sub, source, key
 
 
-def grade_batch(paths: list[Path], options: GradeOptions, *, jobs: int = 1,
-                shard: tuple[int, int] | None = None, force: bool = False,
-                progress: bool = True, gradebook: bool = True) -> BatchSummary:
-    """Grade many submissions with `jobs` worker processes; see the module docstring."""
-    from autograder.suites import load_suite
-    clock = time.monotonic()
-    suite = load_suite(options.assignment)
+def plan_batch(paths: list[Path], options: GradeOptions, suite, *,
+               shard: tuple[int, int] | None, force: bool,
+               summary: BatchSummary) -> tuple[dict[Path, str], list[Path]]:
+    """Names every submission, keeps shard k of n, and puts those whose result in out_dir is
+    up to date (same key) into `summary` as skipped (resume). Returns (names, paths to grade)."""
     check_selection(options.functions, suite)
     paths = [Path(p) for p in paths]
     names = results.result_names(
@@ -466,19 +466,23 @@ def grade_batch(paths: list[Path], options: GradeOptions, *, jobs: int = 1,
     if shard is not None:
         k, n = shard
         paths = [p for p in paths if shard_of(names[p], n) == k]
-    summary = BatchSummary()
     todo = []
     for path in paths:
         existing = results.read_result(Path(options.out_dir) / f"{names[path]}.json") \
             if options.out_dir else None
-        if existing and not force and existing.get("key") == _key_for(path, options, suite):
+        if (existing and not force
+                and existing.get("key") == submission_inputs(path, options, suite)[3]):
             summary.skipped.append(names[path])
             summary.results.append(existing)
         else:
             todo.append(path)
-    if todo:
-        warm_up(options.assignment)     # fills Numba's cache before workers race to write it
-        _grade_in_workers(todo, names, options, suite, jobs, progress, summary)
+    return names, todo
+
+
+def finish_batch(options: GradeOptions, suite, summary: BatchSummary, *, gradebook: bool,
+                 started: float) -> BatchSummary:
+    """Writes the gradebook of everything in out_dir (when asked), sorts the results by name
+    and records the batch's seconds since `started` (time.monotonic)."""
     if options.out_dir is not None and gradebook:
         everything = [r for r in (results.read_result(p) for p in
                                   sorted(Path(options.out_dir).glob("*.json")))
@@ -486,8 +490,23 @@ def grade_batch(paths: list[Path], options: GradeOptions, *, jobs: int = 1,
         summary.gradebook = results.write_gradebook(
             everything, Path(options.out_dir) / "gradebook.csv", list(suite.functions))
     summary.results.sort(key=lambda r: r["name"])
-    summary.seconds = round(time.monotonic() - clock, 3)
+    summary.seconds = round(time.monotonic() - started, 3)
     return summary
+
+
+def grade_batch(paths: list[Path], options: GradeOptions, *, jobs: int = 1,
+                shard: tuple[int, int] | None = None, force: bool = False,
+                progress: bool = True, gradebook: bool = True) -> BatchSummary:
+    """Grade many submissions with `jobs` worker processes; see the module docstring."""
+    from autograder.suites import load_suite
+    started = time.monotonic()
+    suite = load_suite(options.assignment)
+    summary = BatchSummary()
+    names, todo = plan_batch(paths, options, suite, shard=shard, force=force, summary=summary)
+    if todo:
+        warm_up(options.assignment)     # fills Numba's cache before workers race to write it
+        _grade_in_workers(todo, names, options, suite, jobs, progress, summary)
+    return finish_batch(options, suite, summary, gradebook=gradebook, started=started)
 
 
 def _grade_in_workers(todo: list[Path], names: dict, options: GradeOptions, suite, jobs: int,

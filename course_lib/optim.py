@@ -26,6 +26,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from course_lib.kernels import optim as kernels
 from course_lib.validation import check_float_array
 
 __all__ = ["sgd", "sgd_momentum", "sgd_nesterov", "adagrad", "rmsprop", "adam"]
@@ -188,7 +189,8 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[np.
 
     config: learning_rate (1e-3), beta1 (0.9), beta2 (0.999) (both in [0, 1)), epsilon (1e-8),
     m, v (zeros like w), t (0). Returns (next_w, config) with the new m, v and t; after the
-    first step t == 1 and the step is learning_rate * dw / (|dw| + epsilon).
+    first step t == 1 and the step is learning_rate * dw / (|dw| + epsilon). Computed in w's
+    dtype (dw is cast to it), in one pass (course_lib/kernels/optim.py).
     """
     name = "adam"
     config = _start(w, dw, config, name, {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999,
@@ -207,9 +209,12 @@ def adam(w: np.ndarray, dw: np.ndarray, config: dict | None = None) -> tuple[np.
     m = _state(config, "m", w, name)
     v = _state(config, "v", w, name)
     t = int(t) + 1
-    m = _cast(beta1 * m + (1 - beta1) * dw, w)
-    v = _cast(beta2 * v + (1 - beta2) * (dw * dw), w)
-    m_hat = m / (1 - beta1**t)
-    v_hat = v / (1 - beta2**t)
-    config["t"], config["m"], config["v"] = t, m, v
-    return _cast(w - lr * m_hat / (np.sqrt(v_hat) + eps), w), config
+    # One pass in Numba (course_lib/kernels/optim.py), in w's dtype; dw is cast to it first.
+    scalar = w.dtype.type
+    flat = [np.ascontiguousarray(a, dtype=w.dtype).reshape(-1) for a in (w, dw, m, v)]
+    next_w, next_m, next_v = (np.empty(w.shape, dtype=w.dtype) for _ in range(3))
+    kernels.adam_update(*flat, scalar(lr), scalar(beta1), scalar(1 - beta1), scalar(beta2),
+                        scalar(1 - beta2), scalar(1 - beta1**t), scalar(1 - beta2**t),
+                        scalar(eps), next_w.reshape(-1), next_m.reshape(-1), next_v.reshape(-1))
+    config["t"], config["m"], config["v"] = t, next_m, next_v
+    return next_w, config

@@ -121,11 +121,12 @@ def test_hidden_suite_registers_every_graded_function_and_allows_the_a2_layers()
     suite = load_suite(ASSIGNMENT)
     assert list(suite.functions) == GRADED_FUNCTIONS
     policy = Policy(suite.forbidden, suite.allowed)
-    # The given layers' kernels (threads over the batch, ReLU's backward) are allowed with them;
-    # the conv and pooling kernels are not.
+    # The given layers' and optimizers' kernels (threads over the batch, ReLU's backward, Adam)
+    # are allowed with them; the conv and pooling kernels are not.
     for module in ("course_lib.layers.affine", "course_lib.layers.activations",
                    "course_lib.losses", "course_lib.solver", "course_lib.optim",
-                   "course_lib.kernels.threads", "course_lib.kernels.elementwise"):
+                   "course_lib.kernels.threads", "course_lib.kernels.elementwise",
+                   "course_lib.kernels.optim"):
         assert policy.hit(module) is None, f"{module} should be allowed in {ASSIGNMENT}"
     for module in ("course_lib.layers.conv", "course_lib.layers.pooling",
                    "course_lib.layers.normalization", "course_lib.layers.composite",

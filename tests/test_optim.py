@@ -200,6 +200,28 @@ def test_adam_matches_hand_written_loop_over_several_steps(rng):
         assert config["t"] == t
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adam_kernel_equals_the_numpy_formula_bit_for_bit(rng, dtype):
+    # The update runs as one Numba pass (course_lib/kernels/optim.py); it must give exactly
+    # the formula's result in w's dtype, NumPy evaluating it with Python-float scalars (cast
+    # to w's dtype), on a large non-contiguous w with tiny, huge and zero gradients.
+    w = rng.standard_normal((70, 130)).astype(dtype).T                    # 9,100 values
+    grads = [rng.standard_normal(w.shape).astype(dtype) * scale for scale in (1e-6, 1e3, 0.0)]
+    lr, b1, b2, eps = 3e-3, 0.85, 0.995, 1e-7
+    config = {"learning_rate": lr, "beta1": b1, "beta2": b2, "epsilon": eps}
+    m = v = np.zeros_like(w)
+    expected = w
+    for t, g in enumerate(grads, start=1):
+        w, config = adam(w, g, config)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * (g * g)
+        expected = expected - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        assert w.dtype == config["m"].dtype == config["v"].dtype == dtype
+        np.testing.assert_array_equal(w, expected)
+        np.testing.assert_array_equal(config["m"], m)
+        np.testing.assert_array_equal(config["v"], v)
+
+
 @pytest.mark.parametrize("name", sorted(RULES))
 def test_every_rule_decreases_a_quadratic(name):
     # f(w) = 0.5 * |w|^2 (gradient w), 50 steps with the defaults except the learning rate:

@@ -51,11 +51,13 @@ FORBIDDEN = {
 }
 # Helpers of the library a student may use: the a2 layers and loss the model is built from,
 # the Solver and its optimizers, gradient checking, data and plots; and the kernels those
-# layers run on (threads over the batch, ReLU's backward; not the conv and pooling kernels).
+# layers and optimizers run on (threads over the batch, ReLU's backward, Adam's update; not the
+# conv and pooling kernels).
 ALLOWED = ["course_lib.gradient_check", "course_lib.data", "course_lib.plotting",
            "course_lib.validation", "course_lib.layers.affine", "course_lib.layers.activations",
            "course_lib.losses", "course_lib.solver", "course_lib.optim", "course_lib.schedules",
-           "course_lib.kernels.threads", "course_lib.kernels.elementwise"]
+           "course_lib.kernels.threads", "course_lib.kernels.elementwise",
+           "course_lib.kernels.optim"]
 
 
 def warm() -> None:

@@ -437,7 +437,7 @@ def internal_error_result(path: Path, name: str, options: GradeOptions, suite, m
         "schema": results.SCHEMA, "name": name, "assignment": suite.name,
         "submission": {"path": str(path), "kind": sub.kind, "student": sub.student,
                        "notebook": sub.notebook, "sha256": hashlib.sha256(data).hexdigest()},
-        "suite_version": suite.version, "key": submission_inputs(path, options, suite)[3],
+        "suite_version": suite.version, "key": result_key(path, options, suite),
         "score": 0.0, "max_score": 0.0, "functions": {}, "tests": [], "errors": errors,
         "notes": [], "sandbox": {}, "run": {"autograder": __version__}})
 
@@ -452,6 +452,11 @@ def submission_inputs(path: Path, options: GradeOptions, suite):
     source_bytes = source.read_bytes() if source else b""
     key = submission_key(data, source_bytes, suite.version, options.functions, degraded_here())
     return data, sub, source, key
+
+
+def result_key(path: Path, options: GradeOptions, suite) -> str:
+    """The key a result for `path` gets (resume-by-key compares it)."""
+    return submission_inputs(path, options, suite)[3]
 
 
 def plan_batch(paths: list[Path], options: GradeOptions, suite, *,
@@ -471,7 +476,7 @@ def plan_batch(paths: list[Path], options: GradeOptions, suite, *,
         existing = results.read_result(Path(options.out_dir) / f"{names[path]}.json") \
             if options.out_dir else None
         if (existing and not force
-                and existing.get("key") == submission_inputs(path, options, suite)[3]):
+                and existing.get("key") == result_key(path, options, suite)):
             summary.skipped.append(names[path])
             summary.results.append(existing)
         else:

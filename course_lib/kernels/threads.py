@@ -12,8 +12,8 @@ Why every product inside course_lib's layers runs with BLAS at one thread, measu
   whole-sample slices simply share the remaining core;
 - OpenBLAS's worker threads keep spinning for about 0.1 s after each multithreaded product. A
   conv forward right after a 2-thread matrix product took 9.5 ms instead of 5.7 ms, because the
-  spinning workers held the cores; a ThreeLayerConvNet training step went from 29.5 ms to 18.3 ms
-  once the affine layers stopped waking them.
+  spinning workers held the cores; a ThreeLayerConvNet training step went from 29.5 ms to
+  23-25 ms once the affine layers stopped waking them.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, tuple]:
 
 
 def relu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """Backward of relu_forward. dout: x's shape. Returns dx = dout * (x > 0)."""
+    """Backward of relu_forward. dout: x's shape. Returns dx = dout where x > 0, else 0."""
     (x,) = _open_cache(cache, "relu", 2, "relu_forward")
     dout = _dout_like(dout, x, "relu_forward")
     dx = np.empty(x.shape, dtype=x.dtype)

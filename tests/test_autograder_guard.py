@@ -310,6 +310,42 @@ def test_course_lib_may_not_import_a_forbidden_package_for_the_student(a1):
 
 # ----------------------------------------------------------------------------- a3: partly allowed
 
+def test_a3_the_conv_kernels_stay_out_of_reach_beside_the_allowed_kernels():
+    # a3 allows course_lib.kernels.threads, .elementwise and .optim (the given layers run on
+    # them), which makes the package course_lib.kernels importable; its conv kernel must stay
+    # dead however it is reached, including through Numba's own registry of dispatchers.
+    setup = """
+        import numpy as np
+        x, cols = np.ones((1, 1, 3, 3)), np.empty((1, 9, 9))
+    """
+    outcomes = run_student("a3_convolutional_nets", {
+        k: textwrap.dedent(setup) + textwrap.dedent(v) for k, v in {
+        "through_the_kernels_package": """
+            import course_lib.kernels as kernels
+            kernels.conv.im2col(x, 0, 3, 3, 1, 1, 3, 3, cols)
+        """,
+        "through_the_conv_layer_module": """
+            import sys
+            sys.modules["course_lib.layers.conv"].kernels.im2col(x, 0, 3, 3, 1, 1, 3, 3, cols)
+        """,
+        "through_numba_dispatcher_registry": """
+            from numba.core.dispatcher import Dispatcher
+            found = [d for d in list(Dispatcher._memo.values())
+                     if getattr(d.py_func, "__name__", "") == "im2col"]
+            found[0](x, 0, 3, 3, 1, 1, 3, 3, cols)
+        """,
+        "allowed_kernel": """
+            from course_lib.kernels.threads import over_batch
+            result = sum(over_batch(lambda lo, hi: hi - lo, 4, 10**9))
+        """,
+    }.items()})
+    for case in ("through_the_kernels_package", "through_the_conv_layer_module"):
+        assert refused(outcomes[case], "course_lib.kernels.conv.im2col"), outcomes[case]
+    registry = outcomes["through_numba_dispatcher_registry"]
+    assert not registry["ok"] and registry["error"].startswith("IndexError"), registry
+    assert outcomes["allowed_kernel"] == {"ok": True, "value": "4", "events": []}
+
+
 def test_a3_allows_the_dense_layers_and_optimizers_and_disables_the_conv_layers():
     outcomes = run_student("a3_convolutional_nets", {k: textwrap.dedent(v) for k, v in {
         "dense": """

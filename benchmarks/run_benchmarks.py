@@ -40,8 +40,9 @@ def _parse_args():
     parser.add_argument("--no-compile-time", action="store_true",
                         help="skip the cold/warm import-and-first-call measurement")
     parser.add_argument("--blas-autodetect", action="store_true",
-                        help="remove OPENBLAS_CORETYPE from the environment first, so OpenBLAS "
-                             "picks its kernels for this CPU (see benchmarks/README.md)")
+                        help="remove OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE from the environment "
+                             "first, so OpenBLAS picks its kernels and cache sizes for this CPU "
+                             "(see benchmarks/README.md)")
     return parser.parse_args()
 
 
@@ -52,6 +53,13 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ[_var] = str(THREADS)
 if ARGS and ARGS.blas_autodetect:  # read by OpenBLAS when NumPy loads it
     os.environ.pop("OPENBLAS_CORETYPE", None)
+    os.environ.pop("OPENBLAS_L2_SIZE", None)
+# OpenBLAS's worker threads spin for 2**28 cycles (about 0.1 s) after each multithreaded
+# product. The NumPy variant multiplies with all threads, and its spinning workers then held both
+# cores while the next variant was timed: PyTorch's 2-thread conv forward measured 11-28 ms
+# right after it and 5.8 ms without it. 2**4 cycles lets them sleep at once. course_lib's layers
+# run BLAS single-threaded inside their own threads, so only the NumPy variant is affected.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -606,7 +614,8 @@ def environment():
         "threads": THREADS,
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-                                               "OPENBLAS_CORETYPE")},
+                                               "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                               "OPENBLAS_THREAD_TIMEOUT")},
         "numba_num_threads": numba.get_num_threads(),
         "numba_threading_layer": layer,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
@@ -775,7 +784,8 @@ def main():
         # OpenBLAS then uses these kernels whatever the CPU has; PyTorch (MKL, oneDNN) is not
         # affected. See benchmarks/README.md.
         print(f"  note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: OpenBLAS "
-              "(course_lib's products) uses those kernels instead of detecting the CPU")
+              "(course_lib's products) uses those kernels instead of detecting the CPU; "
+              "--blas-autodetect measures without it")
     print("  naive loops run on a reduced batch (N shown) and are scaled to N=64 per image; "
           "PyTorch: torch.nn.functional with autograd.grad for backward; training steps: "
           "torch.nn + torch.optim.Adam.\n")

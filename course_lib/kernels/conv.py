@@ -1,6 +1,5 @@
-"""Numba kernels for convolution: im2col (unfold) and col2im (fold with scatter-add).
-
-The convolution itself is a matrix product done by BLAS in `course_lib.layers.conv`:
+"""Numba kernels for convolution: im2col (unfold), col2im (fold with scatter-add), and the
+per-image loops of the forward and backward passes around BLAS's matrix product.
 
     cols[b] : (K, P)  with K = C*HH*WW rows (c, kh, kw) and P = H'*W' columns (oh, ow)
     out[n]  = w.reshape(F, K) @ cols[b]                    (F, P)
@@ -15,14 +14,17 @@ LLVM vectorises, and padding is handled by zero-filling, so the padded input is 
 materialised. For the common "same" convolution (stride 1, W' = W) a whole row of `cols` is one
 long copy.
 
+The products are called from inside the kernels (course_lib.kernels.blas), so one call of
+conv_forward_images / conv_backward_images handles a whole slice of the batch without the GIL.
+
 Threading: these kernels are serial on purpose (no `parallel=True`, no prange). The layer
 (course_lib/layers/conv.py) parallelises over the batch instead (course_lib/kernels/threads.py):
-each thread takes a slice of whole images and runs im2col, its matrix products with
-single-threaded BLAS, and col2im; the kernels are compiled with nogil=True. Why not prange over
-the batch: it would have to call BLAS inside prange (oversubscription, and Numba's BLAS is
-SciPy's separate OpenBLAS), parallel kernels compile about twice as slowly and load from cache
-more slowly, and Numba's OpenMP layer is not fork-safe while the autograder starts worker
-processes. See benchmarks/README.md for 1- and 2-thread numbers.
+each thread takes a slice of whole images and runs one of the *_images kernels on it, with
+BLAS single-threaded; the kernels are compiled with nogil=True. Why not prange over the batch:
+BLAS inside prange would oversubscribe the cores unless it were limited per call, parallel
+kernels compile about twice as slowly and load from cache more slowly, and Numba's OpenMP
+layer is not fork-safe while the autograder starts worker processes. See benchmarks/README.md
+for 1- and 2-thread numbers.
 
 Inner loops index with unsigned integers (np.uint64): Numba then skips its negative-index
 wraparound check, which otherwise stops LLVM from vectorising the copies (measured 5x slower).
@@ -37,8 +39,9 @@ import numba
 import numpy as np
 
 from course_lib.kernels import JIT_OPTIONS
+from course_lib.kernels.blas import gemm
 
-__all__ = ["col2im_add", "im2col"]
+__all__ = ["col2im_add", "conv_backward_images", "conv_forward_images", "im2col"]
 
 
 @numba.njit(**JIT_OPTIONS)
@@ -144,3 +147,45 @@ def col2im_add(cols, n0, kernel_h, kernel_w, stride, pad, Ho, Wo, dx):
                         src = np.uint64(oh * Wo + lo)
                         for j in range(width):
                             dx[n, c, ih, iw0 + j * np.uint64(stride)] += cols[b, row, src + j]
+
+
+@numba.njit(**JIT_OPTIONS)
+def conv_forward_images(x, lo, hi, kernel_h, kernel_w, stride, pad, Ho, Wo, w_rows, block,
+                        cols, out):
+    """out[n] = w_rows @ [im2col(x[n]); ones] for the images n in [lo, hi).
+
+    w_rows: (F, K+1), the weights as rows with the bias as last column; cols: (1, K+1, P) scratch
+    whose last row is all ones; out: (N, F, P). The product runs `block` columns at a time (the
+    layer picks the width, see course_lib.layers.conv).
+    """
+    F, rows = w_rows.shape
+    P = Ho * Wo
+    for n in range(lo, hi):
+        im2col(x, n, kernel_h, kernel_w, stride, pad, Ho, Wo, cols)
+        for j in range(0, P, block):
+            width = min(block, P - j)
+            gemm(False, False, F, width, rows, 1.0, w_rows, rows, cols[0, :, j:], P, 0.0,
+                 out[n, :, j:], P)
+
+
+@numba.njit(**JIT_OPTIONS)
+def conv_backward_images(x, dout, lo, hi, kernel_h, kernel_w, stride, pad, Ho, Wo, w_rows,
+                         block, cols, dwb_t, need_dx, dx):
+    """For the images n in [lo, hi): dwb_t += [im2col(x[n]); ones] @ dout[n].T, and if need_dx,
+    dx[n] += col2im(w_rows[:, :K].T @ dout[n]).
+
+    dout: (N, F, P); w_rows: (F, K+1) as in conv_forward_images; cols: (1, K+1, P) scratch with
+    a last row of ones; dwb_t: (K+1, F), accumulated (its last row is db); dx: (N, C, H, W),
+    accumulated (not touched when need_dx is False).
+    """
+    F, rows = w_rows.shape
+    K, P = rows - 1, Ho * Wo
+    for n in range(lo, hi):
+        im2col(x, n, kernel_h, kernel_w, stride, pad, Ho, Wo, cols)
+        gemm(False, True, rows, F, P, 1.0, cols[0], P, dout[n], P, 1.0, dwb_t, F)
+        if need_dx:  # the columns' gradient, into the same buffer (its ones row stays)
+            for j in range(0, P, block):
+                width = min(block, P - j)
+                gemm(True, False, K, width, F, 1.0, w_rows, rows, dout[n, :, j:], P, 0.0,
+                     cols[0, :, j:], P)
+            col2im_add(cols, n, kernel_h, kernel_w, stride, pad, Ho, Wo, dx)

@@ -25,11 +25,6 @@ from course_lib.validation import (
 
 __all__ = ["conv_backward", "conv_forward"]
 
-# Each chunk of images is unfolded into one buffer of this many bytes at most (but at least one
-# image): about the size of a core's L2 cache, so the unfolded columns are still hot when BLAS
-# reads them.
-_CHUNK_BYTES = 1 << 20
-
 # OpenBLAS (0.3.2x-0.3.31 on x86-64) computes products of at most 10**6 multiply-adds with a
 # kernel that skips packing the operands; for the skinny per-image products of a conv layer that
 # kernel ran 1.3-1.6x faster (float32; 1.1-1.2x float64), so the forward product and the
@@ -71,11 +66,9 @@ def _check_conv_args(x: Any, w: Any, b: Any, conv_param: Any):
             stride, pad)
 
 
-def _column_buffer(n_images: int, K: int, P: int, dtype: np.dtype) -> np.ndarray:
-    """Scratch for a chunk of unfolded images: (B, K + 1, P), its last row all ones (the bias)."""
-    rows_bytes = (K + 1) * P * np.dtype(dtype).itemsize
-    step = max(1, min(n_images, _CHUNK_BYTES // rows_bytes))
-    cols = np.empty((step, K + 1, P), dtype=dtype)
+def _column_buffer(K: int, P: int, dtype: np.dtype) -> np.ndarray:
+    """Scratch for one unfolded image: (1, K + 1, P), its last row all ones (the bias)."""
+    cols = np.empty((1, K + 1, P), dtype=dtype)
     cols[:, K, :] = 1
     return cols
 
@@ -86,20 +79,6 @@ def _column_block(rows: int, inner: int, columns: int) -> int:
         return columns
     block = _SMALL_PRODUCT_MACS // (rows * inner) // 32 * 32
     return block if block >= 32 else columns
-
-
-def _matmul_in_column_blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray, block: int) -> None:
-    """out[...] = a @ b, one block of `block` columns at a time; b, out: (..., rows, columns)."""
-    columns = b.shape[-1]
-    full = columns - columns % block
-
-    def blocks(m: np.ndarray) -> np.ndarray:  # (..., r, full) -> (..., full/block, r, block) view
-        return m[..., :full].reshape(*m.shape[:-1], full // block, block).swapaxes(-2, -3)
-
-    if full:
-        np.matmul(a, blocks(b), out=blocks(out))
-    if full < columns:
-        np.matmul(a, b[..., full:], out=out[..., full:])
 
 
 def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
@@ -130,12 +109,8 @@ def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray,
     block = _column_block(F, K + 1, P)
 
     def forward_images(lo: int, hi: int) -> None:
-        cols = _column_buffer(hi - lo, K, P, x.dtype)
-        step = cols.shape[0]
-        for n0 in range(lo, hi, step):
-            nb = min(step, hi - n0)
-            kernels.im2col(x, n0, HH, WW, stride, pad, Ho, Wo, cols[:nb])
-            _matmul_in_column_blocks(w_rows, cols[:nb], out_rows[n0:n0 + nb], block)
+        kernels.conv_forward_images(x, lo, hi, HH, WW, stride, pad, Ho, Wo, w_rows, block,
+                                    _column_buffer(K, P, x.dtype), out_rows)
 
     over_batch(forward_images, N, N * F * K * P)
     return out, (_CACHE_TAG, x, w, stride, pad)
@@ -170,27 +145,19 @@ def conv_backward(dout: np.ndarray, cache: tuple, *,
                         f"{need_dx!r}")
     dout_rows = _kernel_array(dout, x.dtype).reshape(N, F, P)
 
-    dx = np.zeros_like(x) if need_dx else None
-    w_rows_t = w.reshape(F, K).T
+    dx = np.zeros_like(x) if need_dx else np.empty((0, 0, 0, 0), dtype=x.dtype)
+    w_rows = np.concatenate([w.reshape(F, K), np.zeros((F, 1), dtype=x.dtype)], axis=1)
     block = _column_block(K, F, P)
 
     def backward_images(lo: int, hi: int) -> np.ndarray:
-        # dw and db for these images, as one (K+1, F) array: transposed because BLAS runs this
-        # product faster that way round, and the ones row of the column buffer makes the last
-        # row db. Each thread has its own; dx rows of different images never overlap.
+        # dw and db of these images as one (K+1, F) array (transposed, because BLAS runs this
+        # product faster that way round; the ones row of the column buffer makes the last row
+        # db). Each thread has its own; dx rows of different images never overlap.
         dwb_t = np.zeros((K + 1, F), dtype=x.dtype)
-        cols = _column_buffer(hi - lo, K, P, x.dtype)
-        step = cols.shape[0]
-        for n0 in range(lo, hi, step):
-            nb = min(step, hi - n0)
-            chunk = dout_rows[n0:n0 + nb]
-            kernels.im2col(x, n0, HH, WW, stride, pad, Ho, Wo, cols[:nb])
-            dwb_t += np.matmul(cols[:nb], chunk.transpose(0, 2, 1)).sum(axis=0)
-            if need_dx:  # the columns' gradient, into the same buffer
-                _matmul_in_column_blocks(w_rows_t, chunk, cols[:nb, :K], block)
-                kernels.col2im_add(cols[:nb], n0, HH, WW, stride, pad, Ho, Wo, dx)
+        kernels.conv_backward_images(x, dout_rows, lo, hi, HH, WW, stride, pad, Ho, Wo, w_rows,
+                                     block, _column_buffer(K, P, x.dtype), dwb_t, need_dx, dx)
         return dwb_t
 
     dwb_t = sum(over_batch(backward_images, N, (1 + need_dx) * N * F * K * P))
     dw = np.ascontiguousarray(dwb_t[:K].T).reshape(w.shape)
-    return dx, dw, dwb_t[K].copy()
+    return (dx if need_dx else None), dw, dwb_t[K].copy()

@@ -314,14 +314,18 @@ def batchnorm_rows(dtype, rounds):
 
 def conv_profile(case: ConvCase, dtype, repeats=5):
     """CPU time per stage of course_lib's conv forward + backward (one thread only: cProfile sees
-    the calling thread), from cProfile with time.thread_time as its clock, so that time the
-    process spends waiting for a core on a busy machine is not counted.
+    the calling thread), with time.thread_time as the clock, so that time the process spends
+    waiting for a core on a busy machine is not counted.
 
-    Stages: im2col and col2im (Numba kernels), the products run by BLAS (forward product and the
-    columns' gradient in _matmul_in_column_blocks; dw in backward_images' own time), the rest.
+    cProfile gives the time inside the two Numba kernels that loop over the images
+    (conv_forward_images, conv_backward_images) and the rest (validation, allocating and zeroing
+    dx, the dw sum). Inside the kernels, im2col (run twice: forward and backward) and col2im are
+    timed on their own over the same batch; the products are the kernels' time less those.
     """
     import cProfile
     import pstats
+
+    from course_lib.kernels import conv as conv_kernels
 
     rng = np.random.default_rng(231)
     x = rng.standard_normal((N, case.C, case.H, case.H)).astype(dtype)
@@ -337,23 +341,43 @@ def conv_profile(case: ConvCase, dtype, repeats=5):
         _, cache = course_lib.conv_forward(x, w, b, conv_param)
         course_lib.conv_backward(dout, cache)
     profiler.disable()
-    stages = {"im2col": 0.0, "col2im": 0.0, "products (BLAS)": 0.0, "rest": 0.0}
-    total = 0.0
+    total = kernels = 0.0
     for (_, _, function), (_, _, own, _, _) in pstats.Stats(profiler).stats.items():
         total += own
-        if function == "im2col":
-            stages["im2col"] += own
-        elif function == "col2im_add":
-            stages["col2im"] += own
-        elif function in ("_matmul_in_column_blocks", "backward_images"):
-            stages["products (BLAS)"] += own  # backward_images' own time is the dw product
-        else:
-            stages["rest"] += own
+        if function in ("conv_forward_images", "conv_backward_images"):
+            kernels += own
+
+    Ho = case.out_size
+    K = case.C * case.k * case.k
+    cols = np.zeros((1, K + 1, Ho * Ho), dtype)
+    dx = np.zeros_like(x)
+
+    def unfold():
+        for n in range(N):
+            conv_kernels.im2col(x, n, case.k, case.k, case.stride, case.pad, Ho, Ho, cols)
+
+    def fold():
+        for n in range(N):
+            conv_kernels.col2im_add(cols, n, case.k, case.k, case.stride, case.pad, Ho, Ho, dx)
+
+    def cpu_time(fn):
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.thread_time()
+            fn()
+            times.append(time.thread_time() - t0)
+        return float(np.median(times))
+
+    im2col, col2im = 2 * cpu_time(unfold), cpu_time(fold)
+    stages = {"im2col": im2col, "col2im": col2im,
+              "products (BLAS)": kernels / repeats - im2col - col2im,
+              "rest": (total - kernels) / repeats}
     flops = 3 * case.forward_flops
     return {"layer": case.name, "dtype": np.dtype(dtype).name,
             "total_ms": total / repeats * 1e3,
-            "stages_ms": {k: v / repeats * 1e3 for k, v in stages.items()},
-            "blas_gflops": flops / (stages["products (BLAS)"] / repeats) / 1e9,
+            "stages_ms": {k: v * 1e3 for k, v in stages.items()},
+            "blas_gflops": flops / stages["products (BLAS)"] / 1e9,
             "layer_gflops": flops / (total / repeats) / 1e9}
 
 

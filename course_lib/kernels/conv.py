@@ -176,7 +176,8 @@ def conv_backward_images(x, dout, lo, hi, kernel_h, kernel_w, stride, pad, Ho, W
 
     dout: (N, F, P); w_rows: (F, K+1) as in conv_forward_images; cols: (1, K+1, P) scratch with
     a last row of ones; dwb_t: (K+1, F), accumulated (its last row is db); dx: (N, C, H, W),
-    accumulated (not touched when need_dx is False).
+    dx[n] is overwritten (zeroed here, in the thread and while it is in the cache, then
+    accumulated into); not touched when need_dx is False.
     """
     F, rows = w_rows.shape
     K, P = rows - 1, Ho * Wo
@@ -188,4 +189,5 @@ def conv_backward_images(x, dout, lo, hi, kernel_h, kernel_w, stride, pad, Ho, W
                 width = min(block, P - j)
                 gemm(True, False, K, width, F, 1.0, w_rows, rows, dout[n, :, j:], P, 0.0,
                      cols[0, :, j:], P)
+            dx[n] = 0
             col2im_add(cols, n, kernel_h, kernel_w, stride, pad, Ho, Wo, dx)

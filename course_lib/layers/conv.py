@@ -145,7 +145,7 @@ def conv_backward(dout: np.ndarray, cache: tuple, *,
                         f"{need_dx!r}")
     dout_rows = _kernel_array(dout, x.dtype).reshape(N, F, P)
 
-    dx = np.zeros_like(x) if need_dx else np.empty((0, 0, 0, 0), dtype=x.dtype)
+    dx = np.empty_like(x) if need_dx else np.empty((0, 0, 0, 0), dtype=x.dtype)
     w_rows = np.concatenate([w.reshape(F, K), np.zeros((F, 1), dtype=x.dtype)], axis=1)
     block = _column_block(K, F, P)
 

@@ -29,6 +29,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.autograder.support import (  # noqa: E402
     FIXTURE_SUITES,
+    FULL,
     HOSTILE,
     SOURCE_DIR,
     SUBMISSIONS,
@@ -41,8 +42,6 @@ from fixtures.autograder.support import (  # noqa: E402
 
 KIT = Path(__file__).resolve().parents[1]
 A2 = ["--assignment", "a2_fully_connected", "--source", str(SOURCE_DIR)]
-FULL = {"affine_forward": 4, "affine_backward": 5, "relu_forward": 3, "relu_backward": 3,
-        "softmax_loss": 5, "svm_loss": 4}
 
 
 def autograder(*args, simulate: str | None = "all", timeout: float = 300):

@@ -44,17 +44,23 @@ def test_an_error_in_a_helper_reaches_the_caller_and_the_helper_survives(three_t
 
 
 def test_work_that_splits_again_runs_in_place(three_threads):
+    """A helper that split its slice again would wait for itself: the call would hang."""
     def inner(lo, hi):
         return threading.current_thread().name
 
     def outer(lo, hi):
-        names = threads.over_batch(inner, 6, 10**9)
-        return names
+        return threads.over_batch(inner, 6, 10**9)
 
-    for names in threads.over_batch(outer, 6, 10**9):
-        # Inside a helper the nested call must not wait for helpers (they may all be busy).
-        if names[0].startswith("course_lib-helper"):
-            assert len(names) == 1
+    outcome = []
+    caller = threading.Thread(target=lambda: outcome.append(threads.over_batch(outer, 6, 10**9)),
+                              daemon=True)
+    caller.start()
+    caller.join(timeout=30)
+    assert outcome, "the nested split hung (a helper waited for work queued behind itself)"
+    from_helpers = [names for names in outcome[0] if names[0].startswith("course_lib-helper")]
+    assert len(from_helpers) == 2  # the two helpers each ran a slice of the outer call
+    for names in from_helpers:  # and their nested calls ran in place, in one slice
+        assert len(names) == 1
 
 
 def _split_in_child(result):

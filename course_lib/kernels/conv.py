@@ -169,25 +169,25 @@ def conv_forward_images(x, lo, hi, kernel_h, kernel_w, stride, pad, Ho, Wo, w_ro
 
 
 @numba.njit(**JIT_OPTIONS)
-def conv_backward_images(x, dout, lo, hi, kernel_h, kernel_w, stride, pad, Ho, Wo, w_rows,
+def conv_backward_images(x, dout, lo, hi, kernel_h, kernel_w, stride, pad, Ho, Wo, w_mat,
                          block, cols, dwb_t, need_dx, dx):
     """For the images n in [lo, hi): dwb_t += [im2col(x[n]); ones] @ dout[n].T, and if need_dx,
-    dx[n] += col2im(w_rows[:, :K].T @ dout[n]).
+    dx[n] = col2im(w_mat.T @ dout[n]).
 
-    dout: (N, F, P); w_rows: (F, K+1) as in conv_forward_images; cols: (1, K+1, P) scratch with
-    a last row of ones; dwb_t: (K+1, F), accumulated (its last row is db); dx: (N, C, H, W),
-    dx[n] is overwritten (zeroed here, in the thread and while it is in the cache, then
-    accumulated into); not touched when need_dx is False.
+    dout: (N, F, P); w_mat: (F, K), the weights as rows; cols: (1, K+1, P) scratch with a last
+    row of ones; dwb_t: (K+1, F), accumulated (its last row is db); dx: (N, C, H, W), dx[n] is
+    overwritten (zeroed here, in the thread and while it is in the cache, then accumulated
+    into); not touched when need_dx is False.
     """
-    F, rows = w_rows.shape
-    K, P = rows - 1, Ho * Wo
+    F, K = w_mat.shape
+    rows, P = K + 1, Ho * Wo
     for n in range(lo, hi):
         im2col(x, n, kernel_h, kernel_w, stride, pad, Ho, Wo, cols)
         gemm(False, True, rows, F, P, 1.0, cols[0], P, dout[n], P, 1.0, dwb_t, F)
         if need_dx:  # the columns' gradient, into the same buffer (its ones row stays)
             for j in range(0, P, block):
                 width = min(block, P - j)
-                gemm(True, False, K, width, F, 1.0, w_rows, rows, dout[n, :, j:], P, 0.0,
+                gemm(True, False, K, width, F, 1.0, w_mat, K, dout[n, :, j:], P, 0.0,
                      cols[0, :, j:], P)
             dx[n] = 0
             col2im_add(cols, n, kernel_h, kernel_w, stride, pad, Ho, Wo, dx)

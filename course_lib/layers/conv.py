@@ -146,7 +146,7 @@ def conv_backward(dout: np.ndarray, cache: tuple, *,
     dout_rows = _kernel_array(dout, x.dtype).reshape(N, F, P)
 
     dx = np.empty_like(x) if need_dx else np.empty((0, 0, 0, 0), dtype=x.dtype)
-    w_rows = np.concatenate([w.reshape(F, K), np.zeros((F, 1), dtype=x.dtype)], axis=1)
+    w_mat = w.reshape(F, K)
     block = _column_block(K, F, P)
 
     def backward_images(lo: int, hi: int) -> np.ndarray:
@@ -154,7 +154,7 @@ def conv_backward(dout: np.ndarray, cache: tuple, *,
         # product faster that way round; the ones row of the column buffer makes the last row
         # db). Each thread has its own; dx rows of different images never overlap.
         dwb_t = np.zeros((K + 1, F), dtype=x.dtype)
-        kernels.conv_backward_images(x, dout_rows, lo, hi, HH, WW, stride, pad, Ho, Wo, w_rows,
+        kernels.conv_backward_images(x, dout_rows, lo, hi, HH, WW, stride, pad, Ho, Wo, w_mat,
                                      block, _column_buffer(K, P, x.dtype), dwb_t, need_dx, dx)
         return dwb_t
 

@@ -14,6 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autograder.suites import load_suite
@@ -344,6 +345,49 @@ def test_a3_the_conv_kernels_stay_out_of_reach_beside_the_allowed_kernels():
     registry = outcomes["through_numba_dispatcher_registry"]
     assert not registry["ok"] and registry["error"].startswith("IndexError"), registry
     assert outcomes["allowed_kernel"] == {"ok": True, "value": "4", "events": []}
+
+
+# The forward conv kernel taken from Numba's on-disk cache: its source, copied from conv.py,
+# is compiled under conv.py's file name and line (the decorator made a no-op), so that Numba
+# finds the cache entry of the real kernel, whose bytecode hash it matches, and loads the
+# compiled machine code instead of compiling the copy (which could not compile: im2col and gemm
+# are not defined here). Loading it rebuilds the kernel's globals by importing its module.
+CACHED_CONV_KERNEL = """
+import os, types
+import numpy as np
+import numba
+import course_lib.kernels as kernels_package  # importable in a3 (threads, elementwise, optim)
+conv_py = os.path.join(os.path.dirname(kernels_package.__file__), "conv.py")
+lines = open(conv_py).read().splitlines(keepends=True)
+start = next(i for i, t in enumerate(lines) if t.startswith("def conv_forward_images"))
+end = start + 1
+while end < len(lines) and lines[end].startswith((" ", "\\n")):
+    end += 1
+source = "\\n" * (start - 1) + "".join(lines[start - 1:end])
+namespace = {"__name__": "course_lib.kernels.conv", "np": np, "JIT_OPTIONS": {},
+             "numba": types.SimpleNamespace(njit=lambda **options: (lambda f: f))}
+exec(compile(source, conv_py, "exec"), namespace)
+kernel = numba.njit(cache=True, nogil=True)(namespace["conv_forward_images"])
+x, w = np.ones((1, 1, 3, 3)), np.ones((2, 1, 3, 3))
+w_rows = np.concatenate([w.reshape(2, 9), np.zeros((2, 1))], axis=1)
+cols, out = np.ones((1, 10, 9)), np.empty((1, 2, 9))
+kernel(x, 0, 1, 3, 3, 1, 1, 3, 3, w_rows, 9, cols, out)
+result = (sum(kernel.stats.cache_hits.values()), float(out[0, 0, 4]))
+"""
+
+
+def test_a3_the_conv_kernel_stays_out_of_reach_through_numbas_disk_cache():
+    import course_lib
+    # The same argument types as the attack, so that the kernel's cache entry exists.
+    course_lib.conv_forward(np.ones((1, 1, 3, 3)), np.ones((2, 1, 3, 3)), np.zeros(2),
+                            {"stride": 1, "pad": 1})
+    unguarded = subprocess.run([sys.executable, "-c", CACHED_CONV_KERNEL + "print(result)"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=300,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    # Without the guard the route works: one cache hit, and the centre pixel is 9 ones.
+    assert unguarded.stdout.strip() == "(1, 9.0)", unguarded.stderr[-2000:]
+    outcome = run_student("a3_convolutional_nets", {"numba_cache": CACHED_CONV_KERNEL})
+    assert refused(outcome["numba_cache"], "course_lib.kernels.conv"), outcome
 
 
 def test_a3_allows_the_dense_layers_and_optimizers_and_disables_the_conv_layers():

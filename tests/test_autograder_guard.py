@@ -351,7 +351,9 @@ def test_a3_the_conv_kernels_stay_out_of_reach_beside_the_allowed_kernels():
 # is compiled under conv.py's file name and line (the decorator made a no-op), so that Numba
 # finds the cache entry of the real kernel, whose bytecode hash it matches, and loads the
 # compiled machine code instead of compiling the copy (which could not compile: im2col and gemm
-# are not defined here). Loading it rebuilds the kernel's globals by importing its module.
+# are not defined here). Loading it rebuilds the kernel's globals by importing the module it
+# was cached from (course_lib.kernels.conv), whatever the copy's own module name: the guard's cue.
+# Through the real `autograder check` the full sandbox refused it as well (0 / 9 points).
 CACHED_CONV_KERNEL = """
 import os, types
 import numpy as np
@@ -364,7 +366,7 @@ end = start + 1
 while end < len(lines) and lines[end].startswith((" ", "\\n")):
     end += 1
 source = "\\n" * (start - 1) + "".join(lines[start - 1:end])
-namespace = {"__name__": "course_lib.kernels.conv", "np": np, "JIT_OPTIONS": {},
+namespace = {"__name__": "copied_kernel", "np": np, "JIT_OPTIONS": {},
              "numba": types.SimpleNamespace(njit=lambda **options: (lambda f: f))}
 exec(compile(source, conv_py, "exec"), namespace)
 kernel = numba.njit(cache=True, nogil=True)(namespace["conv_forward_images"])
